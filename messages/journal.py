@@ -1,0 +1,135 @@
+"""Messages of the event log: execution reports, the journal's envelope, replay."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from messages.base import Identifier, Message, NonNegative, Positive, TimestampNs, message
+
+__all__ = [
+    "EventBatch",
+    "ExecutionReport",
+    "OrderStatus",
+    "PriceMark",
+    "ReplayEvents",
+    "SequencedEvent",
+    "Side",
+    "Transfer",
+]
+
+
+class Side(StrEnum):
+    """The side of an order or fill, as Kraken spells it."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its lifecycle; CANCELED may follow partial fills."""
+
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+
+@message
+class ExecutionReport(Message):
+    """An order event from the exchange: a fill, or a status change that moves no money.
+
+    `pair` is normalized ("XBT/USD"). `last_qty` is the base quantity filled by this report
+    (0 when it carries no fill) at `last_price` (quote per base); `fee` is charged in
+    `fee_currency`. All are unsigned: `side` gives the direction (a buy adds base and spends
+    quote). `quote_rate` converts the quote currency into the valuation currency at fill
+    time (value_in_valuation = amount_in_quote × quote_rate), set for cross pairs so the
+    fold of the log never depends on a later price. `exec_id` is unique per trade: the
+    journal deduplicates on it and the reliable channel acknowledges by it. `cost` is the
+    quote amount the exchange reported for the fill (Kraken rounds it to the pair's cost
+    decimals); None means last_qty × last_price.
+    """
+
+    delivery_key: ClassVar[str] = "exec_id"
+
+    exec_id: Identifier
+    order_id: Identifier
+    pair: Identifier
+    side: Side
+    status: OrderStatus
+    last_qty: Annotated[Decimal, NonNegative]
+    last_price: Annotated[Decimal, NonNegative]
+    fee: Annotated[Decimal, NonNegative]
+    fee_currency: str
+    quote_rate: Annotated[Decimal, Positive] | None
+    cost: Annotated[Decimal, NonNegative] | None = None
+    reason: str = ""
+    ts_event: TimestampNs
+    ts_init: TimestampNs
+
+
+@message
+class Transfer(Message):
+    """A deposit (`amount` > 0) or withdrawal (`amount` < 0) of `asset`: a flow, not a trade.
+
+    `transfer_id` is unique (Kraken's ledger id, or the importer's): the journal deduplicates
+    on it. `unit_price` is the asset's value in the valuation currency at the transfer's time,
+    stamped by the producer for non-cash assets (the cost basis a deposit comes in at).
+    """
+
+    delivery_key: ClassVar[str] = "transfer_id"
+
+    transfer_id: Identifier
+    asset: Identifier
+    amount: Decimal
+    unit_price: Annotated[Decimal, Positive] | None = None
+    ts_event: TimestampNs
+    ts_init: TimestampNs
+
+
+@message
+class PriceMark(Message):
+    """A quote for `pair` at `ts_event`: best bid and ask (quote currency per base unit)."""
+
+    pair: Identifier
+    bid: Annotated[Decimal, Positive]
+    ask: Annotated[Decimal, Positive]
+    ts_event: TimestampNs
+
+
+@message
+class SequencedEvent(Message):
+    """The journal's envelope of one accepted event: its `seq` (1, 2, ...) and journal time."""
+
+    seq: Annotated[int, Positive]
+    ts_journal: TimestampNs
+    event: Message
+
+
+@message
+class ReplayEvents(Message):
+    """Ask the journal for the events with `from_seq` <= seq <= `to_seq` (None: up to head).
+
+    At most `max_events` come back in one `EventBatch`; ask again from the next seq for more.
+    """
+
+    correlation_id: Identifier
+    from_seq: Annotated[int, Positive]
+    to_seq: int | None
+    max_events: Annotated[int, Positive]
+
+
+@message
+class EventBatch(Message):
+    """The answer to `ReplayEvents`: events in seq order and the journal's `head_seq`.
+
+    `complete` is true when the batch reaches the requested end (or the head).
+    """
+
+    correlation_id: Identifier
+    events: tuple[SequencedEvent, ...]
+    head_seq: Annotated[int, NonNegative]
+    complete: bool
