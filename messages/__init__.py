@@ -12,6 +12,14 @@ from messages.base import (
     message,
     registered_types,
 )
+from messages.books import (
+    CashChanged,
+    CashState,
+    GetCashState,
+    GetPositionsState,
+    PositionsChanged,
+    PositionsState,
+)
 from messages.codec import (
     DEFAULT_MAX_FRAME_BYTES,
     CodecError,
@@ -29,6 +37,7 @@ from messages.codec import (
 )
 from messages.control import (
     Acknowledgement,
+    DeliveryRefused,
     ErrorCode,
     ErrorReply,
     GetProcessHealth,
@@ -47,18 +56,25 @@ from messages.journal import (
     Transfer,
 )
 from messages.portfolio import GetPortfolioState, PortfolioState, PositionState
+from messages.risk import CheckOrder, RiskDecision
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "Acknowledgement",
+    "CashChanged",
+    "CashState",
+    "CheckOrder",
     "CodecError",
+    "DeliveryRefused",
     "ErrorCode",
     "ErrorReply",
     "EventBatch",
     "ExecutionReport",
     "FieldError",
     "FrameTooLarge",
+    "GetCashState",
     "GetPortfolioState",
+    "GetPositionsState",
     "GetProcessHealth",
     "Identifier",
     "MalformedFrame",
@@ -72,10 +88,13 @@ __all__ = [
     "Pong",
     "PortfolioState",
     "PositionState",
-    "PriceMark",
+    "PositionsChanged",
+    "PositionsState",
     "Positive",
+    "PriceMark",
     "ProcessHealth",
     "ReplayEvents",
+    "RiskDecision",
     "SequencedEvent",
     "Side",
     "TimestampNs",

@@ -9,6 +9,7 @@ from messages.base import Identifier, Message, NonNegative, TimestampNs, message
 
 __all__ = [
     "Acknowledgement",
+    "DeliveryRefused",
     "ErrorCode",
     "ErrorReply",
     "GetProcessHealth",
@@ -86,6 +87,18 @@ class Acknowledgement(Message):
     key: Identifier
     seq: int | None
     duplicate: bool
+
+
+@message
+class DeliveryRefused(Message):
+    """The reliable channel's final answer for a message the receiver will never accept.
+
+    `key` is the message's delivery key; `reason` names what was wrong with it. The sender
+    stops resending it.
+    """
+
+    key: Identifier
+    reason: str
 
 
 @message

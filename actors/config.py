@@ -1,0 +1,277 @@
+"""The service's configuration: every setting of config.yaml, typed, with its default.
+
+`load_config(path)` reads the YAML file, refuses unknown keys and wrong types (naming the
+dotted key), resolves `{run_dir}` in endpoint addresses and relative paths against the
+config file's folder, and checks the placement: every actor named once, every endpoint an
+actor uses present, and a non-loopback TCP endpoint only with CURVE keys.
+"""
+
+from __future__ import annotations
+
+import decimal
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import yaml
+
+from actors.runtime.settings_loader import ConfigError, load_settings
+from kraken.paper.settings import PaperSettings
+
+__all__ = ["ConfigError", "ServiceConfig", "load_config"]
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """Process-wide settings: where runtime files go, logging, decimal precision."""
+
+    run_dir: Path = Path("run")
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = "INFO"
+    log_rotation_bytes: int = 10_000_000
+    log_retention_files: int = 5
+    decimal_precision: int = 34
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportSettings:
+    """ZeroMQ settings shared by every socket of the group."""
+
+    max_frame_bytes: int = 1_048_576
+    request_timeout_ms: int = 1000
+    request_retries: int = 3
+    reliable_resend_ms: int = 1000
+    reliable_max_in_flight: int = 10_000
+    high_water_mark: int = 100_000
+    curve_secret_key_file: Path | None = None
+    curve_public_keys_dir: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisorSettings:
+    """How runner.py starts, watches and stops the process group."""
+
+    ready_timeout_seconds: float = 30.0
+    stop_timeout_seconds: float = 10.0
+    restart_backoff_initial_seconds: float = 0.5
+    restart_backoff_max_seconds: float = 10.0
+    max_restarts: int = 5
+    restart_window_seconds: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessSettings:
+    """One process of the group and the actors it hosts, started in this order."""
+
+    actors: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExchangeSettings:
+    """Which exchange the service talks to, and how."""
+
+    mode: Literal["paper", "live"] = "paper"
+    url: str = "https://api.kraken.com"
+    timeout_seconds: float = 10.0
+    key_file: Path | None = None
+    paper: PaperSettings = field(default_factory=PaperSettings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountingSettings:
+    """Valuation currency and which currencies are cash (every other asset is a position)."""
+
+    valuation_currency: str = "USD"
+    cash_currencies: tuple[str, ...] = ("USD",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalSettings:
+    """The event log: where it is stored and how it commits."""
+
+    database: Path = Path("{run_dir}/journal.sqlite")
+    synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    max_batch: int = 512
+    replay_max_events: int = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    """The execution actor: how it follows the exchange and what it may place."""
+
+    poll_interval_seconds: float = 0.5
+    state_file: Path = Path("{run_dir}/state/execution.json")
+    demo_orders: bool = True
+    allow_live_orders: bool = False
+    order_interval_seconds: float = 2.0
+    order_pairs: tuple[str, ...] = ("XBT/USD", "ETH/USD", "SOL/USD")
+    order_value: Decimal = Decimal("500")
+    seed: int = 11
+
+
+@dataclass(frozen=True, kw_only=True)
+class RiskSettings:
+    """The risk actor: how it follows the portfolio and the limits it enforces."""
+
+    poll_interval_ms: int = 200
+    max_state_age_ms: int = 2000
+    max_position_exposure: Decimal = Decimal("50000")
+    max_total_exposure: Decimal = Decimal("150000")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceConfig:
+    """The whole of config.yaml."""
+
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
+    processes: Mapping[str, ProcessSettings]
+    endpoints: Mapping[str, str]
+    actor_classes: Mapping[str, str] = field(default_factory=dict)
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    accounting: AccountingSettings = field(default_factory=AccountingSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    source: Path | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """The absolute run directory (logs, sockets, state)."""
+        return self.service.run_dir
+
+    def process_of(self, actor: str) -> str:
+        """The process that hosts `actor`."""
+        for name, process in self.processes.items():
+            if actor in process.actors:
+                return name
+        raise KeyError(actor)
+
+    def control_endpoint(self, process: str) -> str:
+        """The ipc endpoint on which a process answers health and stop requests."""
+        return f"ipc://{self.run_dir / 'control' / (process + '.sock')}"
+
+
+def _is_loopback(address: str) -> bool:
+    parts = urlsplit(address)
+    host = parts.hostname or ""
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_endpoint(name: str, address: str, transport: TransportSettings) -> None:
+    scheme = address.split("://", 1)[0] if "://" in address else ""
+    if scheme not in ("ipc", "tcp", "inproc"):
+        raise ConfigError(
+            f"endpoints.{name}",
+            f"expected an ipc://, tcp:// or inproc:// address, got {address!r}",
+        )
+    if scheme == "tcp":
+        parts = urlsplit(address)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is None:
+            raise ConfigError(f"endpoints.{name}", f"tcp address needs host:port, got {address!r}")
+        if not _is_loopback(address) and transport.curve_secret_key_file is None:
+            raise ConfigError(
+                f"endpoints.{name}",
+                f"{address} is not loopback: set transport.curve_secret_key_file and "
+                "transport.curve_public_keys_dir (CURVE) to expose it",
+            )
+
+
+def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) -> ServiceConfig:
+    """Validate a parsed config mapping and resolve its paths against `base_dir`."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("", "the config file must be a mapping of sections")
+    config = load_settings(ServiceConfig, {k: v for k, v in raw.items() if k != "source"})
+    if "source" in raw:
+        raise ConfigError("source", "unknown setting")
+    run_dir = config.service.run_dir
+    if not run_dir.is_absolute():
+        run_dir = (base_dir / run_dir).resolve()
+    service = replace(config.service, run_dir=run_dir)
+
+    def resolve(path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        text = str(path).replace("{run_dir}", str(run_dir))
+        resolved = Path(text)
+        return resolved if resolved.is_absolute() else (base_dir / resolved).resolve()
+
+    transport = replace(
+        config.transport,
+        curve_secret_key_file=resolve(config.transport.curve_secret_key_file),
+        curve_public_keys_dir=resolve(config.transport.curve_public_keys_dir),
+    )
+    paper = replace(config.exchange.paper, state_file=resolve(config.exchange.paper.state_file))
+    exchange = replace(config.exchange, key_file=resolve(config.exchange.key_file), paper=paper)
+    journal = replace(config.journal, database=resolve(config.journal.database))
+    execution = replace(config.execution, state_file=resolve(config.execution.state_file))
+    endpoints = {
+        name: address.replace("{run_dir}", str(run_dir))
+        for name, address in config.endpoints.items()
+    }
+    for name, address in endpoints.items():
+        _check_endpoint(name, address, transport)
+    seen: dict[str, str] = {}
+    if not config.processes:
+        raise ConfigError("processes", "at least one process is needed")
+    for process, settings in config.processes.items():
+        if not settings.actors:
+            raise ConfigError(f"processes.{process}.actors", "a process needs at least one actor")
+        for actor in settings.actors:
+            if actor in seen:
+                raise ConfigError(
+                    f"processes.{process}.actors",
+                    f"actor {actor!r} is already placed in process {seen[actor]!r}",
+                )
+            seen[actor] = process
+    if config.accounting.valuation_currency not in config.accounting.cash_currencies:
+        raise ConfigError(
+            "accounting.cash_currencies",
+            f"must include the valuation currency {config.accounting.valuation_currency!r}",
+        )
+    if config.service.decimal_precision < 18:
+        raise ConfigError("service.decimal_precision", "must be at least 18 digits")
+    return replace(
+        config,
+        service=service,
+        transport=transport,
+        exchange=exchange,
+        journal=journal,
+        execution=execution,
+        endpoints=endpoints,
+        source=source,
+    )
+
+
+def load_config(path: Path | str | None = None) -> ServiceConfig:
+    """Read and validate config.yaml (or `path`); raise ConfigError naming the bad key."""
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {config_path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{config_path} is not valid YAML: {exc}") from None
+    return build_config(raw or {}, base_dir=config_path.resolve().parent, source=config_path)
+
+
+def decimal_context(config: ServiceConfig) -> decimal.Context:
+    """The local decimal context every money computation of the service uses."""
+    return decimal.Context(prec=config.service.decimal_precision, rounding=decimal.ROUND_HALF_EVEN)

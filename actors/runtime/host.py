@@ -1,0 +1,223 @@
+"""One process of the group: starts its configured actors, answers health, stops them.
+
+`ActorHost` is usable in any process (tests host actors in their own process this way, with
+inproc endpoints). `serve_process` is the main of a child started by runner.py: it starts the
+host, tells the runner on stdout (one JSON line), answers `GetProcessHealth` on the process's
+control endpoint, and on SIGTERM stops the actors in reverse order and exits 0. If an actor
+dies, the process exits non-zero so that the runner restarts it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+
+import pykka
+import zmq
+from loguru import logger
+
+from actors.config import ServiceConfig
+from actors.registry import ACTOR_CLASSES
+from actors.runtime.actor import ServiceActor, StartupReport
+from actors.runtime.logs import configure_logging
+from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket
+from messages import GetProcessHealth, Ping, Pong, ProcessHealth
+from messages.codec import CodecError, decode, encode
+
+EXIT_STARTUP_FAILED = 3
+"""Exit code of a process that cannot start as configured: the runner does not retry it."""
+
+EXIT_ACTOR_DIED = 4
+
+
+class HostStartError(RuntimeError):
+    """An actor of this process could not start; the message says which and why."""
+
+
+def resolve_actor_class(name: str, classes: Mapping[str, str]) -> type[ServiceActor]:
+    """The class for actor `name`: from config `actor_classes`, else the built-in registry."""
+    target = classes.get(name) or ACTOR_CLASSES.get(name)
+    if target is None:
+        raise HostStartError(f"processes: unknown actor {name!r} (known: {sorted(ACTOR_CLASSES)})")
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise HostStartError(f"actor_classes.{name}: cannot load {target!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, ServiceActor)):
+        raise HostStartError(f"actor_classes.{name}: {target!r} is not a ServiceActor")
+    return cls
+
+
+class ActorHost:
+    """Starts, pings and stops the actors of one process, in configured order."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        process: str,
+        *,
+        context: zmq.Context | None = None,
+        actor_names: tuple[str, ...] | None = None,
+    ) -> None:
+        self.config = config
+        self.process = process
+        self.context = context or zmq.Context.instance()
+        self.actor_names = actor_names or config.processes[process].actors
+        self.refs: dict[str, pykka.ActorRef] = {}
+        curve_file = config.transport.curve_secret_key_file
+        self._curve = CurveKeys.load(curve_file) if curve_file else None
+
+    def start(self, timeout_seconds: float = 10.0) -> None:
+        """Start every actor in order; on any failure stop those started and raise."""
+        for name in self.actor_names:
+            cls = resolve_actor_class(name, self.config.actor_classes)
+            startup = StartupReport.new()
+            ref = cls.start(
+                name=name,
+                config=self.config,
+                context=self.context,
+                process=self.process,
+                startup=startup,
+                curve=self._curve,
+            )
+            self.refs[name] = ref
+            if not startup.done.wait(timeout_seconds):
+                self.stop()
+                raise HostStartError(f"actor {name} did not start within {timeout_seconds} s")
+            if startup.error is not None:
+                self.stop()
+                error = startup.error
+                if isinstance(error, EndpointError):
+                    raise HostStartError(str(error)) from None
+                raise HostStartError(f"actor {name} failed to start: {error!r}") from None
+
+    def ping_all(self, timeout_seconds: float = 1.0) -> tuple[Pong, ...]:
+        """Ask every actor for a Pong through its mailbox; raises if one does not answer."""
+        pongs = []
+        for name, ref in self.refs.items():
+            ping = Ping(correlation_id=f"host-{name}", sent_ns=time.time_ns())
+            answer = ref.ask(ping, timeout=timeout_seconds)
+            if not isinstance(answer, Pong):
+                raise HostStartError(f"actor {name} answered a ping with {answer!r}")
+            pongs.append(answer)
+        return tuple(pongs)
+
+    def dead_actors(self) -> list[str]:
+        """Names of actors that are no longer running."""
+        return [name for name, ref in self.refs.items() if not ref.is_alive()]
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the actors in reverse start order, each within its share of the deadline."""
+        deadline = time.monotonic() + timeout_seconds
+        for name in reversed(list(self.refs)):
+            ref = self.refs[name]
+            left = max(0.1, deadline - time.monotonic())
+            try:
+                ref.stop(block=True, timeout=left)
+            except pykka.Timeout:
+                logger.warning("actor {} did not stop within {:.1f} s", name, left)
+            except pykka.ActorDeadError:
+                pass
+        self.refs.clear()
+
+
+def follow_parent(parent_pid: int) -> bool:
+    """Have Linux SIGTERM this process when the runner that started it dies.
+
+    False if the runner is already gone (the request would then never fire).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    return os.getppid() == parent_pid
+
+
+def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = None) -> int:
+    """Main of a child process: host the actors, answer health on the control endpoint."""
+    if parent_pid is not None and not follow_parent(parent_pid):
+        return EXIT_STARTUP_FAILED  # the runner died before we could ask to follow it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner orders the stop
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    configure_logging(
+        process=process,
+        level=config.service.log_level,
+        log_dir=config.run_dir / "logs",
+        rotation_bytes=config.service.log_rotation_bytes,
+        retention_files=config.service.log_retention_files,
+    )
+    report = sys.stdout
+    sys.stdout = sys.stderr  # stdout carries only the one startup line to the runner
+    context = zmq.Context.instance()
+    host = ActorHost(config, process, context=context)
+    try:
+        control = bind_socket(
+            context,
+            zmq.ROUTER,
+            f"{process}.control",
+            config.control_endpoint(process),
+            config.transport,
+        )
+        host.start()
+    except (HostStartError, EndpointError) as exc:
+        logger.error("{}", exc)
+        print(json.dumps({"error": str(exc)}), file=report, flush=True)
+        context.destroy(linger=0)
+        return EXIT_STARTUP_FAILED
+    print(json.dumps({"ready": True, "pid": os.getpid()}), file=report, flush=True)
+    logger.info("process {} ready with actors {}", process, ", ".join(host.actor_names))
+    exit_code = 0
+    try:
+        while not stop.is_set():
+            if control.poll(200, zmq.POLLIN):
+                _answer_control(control, host, process, config)
+            dead = host.dead_actors()
+            if dead:
+                logger.error("actor(s) {} died; exiting so the runner restarts us", dead)
+                exit_code = EXIT_ACTOR_DIED
+                break
+    finally:
+        logger.info("process {} stopping", process)
+        host.stop(config.supervisor.stop_timeout_seconds)
+        control.close(linger=0)
+        context.destroy(linger=0)
+        logger.info("process {} stopped", process)
+    return exit_code
+
+
+def _answer_control(
+    control: zmq.Socket, host: ActorHost, process: str, config: ServiceConfig
+) -> None:
+    frames = control.recv_multipart()
+    try:
+        request = decode(frames[-1], max_bytes=config.transport.max_frame_bytes)
+    except CodecError as exc:
+        logger.warning("refused a malformed control frame: {}", exc)
+        return
+    if not isinstance(request, GetProcessHealth):
+        logger.warning("control endpoint refused {}", type(request).__name__)
+        return
+    try:
+        pongs = host.ping_all(timeout_seconds=1.0)
+        ready = True
+    except (HostStartError, pykka.Timeout, pykka.ActorDeadError) as exc:
+        logger.warning("health check: {}", exc)
+        pongs, ready = (), False
+    answer = ProcessHealth(
+        correlation_id=request.correlation_id,
+        process=process,
+        pid=os.getpid(),
+        ready=ready,
+        actors=pongs,
+    )
+    control.send_multipart([*frames[:-1], encode(answer)])

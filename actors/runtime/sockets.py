@@ -1,0 +1,110 @@
+"""Creating ZeroMQ sockets the one way the service does: options, CURVE, clear errors.
+
+Every socket is made, used and closed by a single thread. Binding failures become
+`EndpointError` naming the endpoint and the address, so a port in use is one clear line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+import zmq.auth
+
+from actors.config import TransportSettings
+
+
+class EndpointError(RuntimeError):
+    """An endpoint could not be bound or connected; says which one and why."""
+
+    def __init__(self, name: str, address: str, reason: str) -> None:
+        super().__init__(f"endpoint {name} ({address}): {reason}")
+        self.name = name
+        self.address = address
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """The group's CURVE key pair (a zmq.auth secret certificate)."""
+
+    public: bytes
+    secret: bytes
+
+    @classmethod
+    def load(cls, path: Path) -> CurveKeys:
+        """Read a secret certificate written by `zmq.auth.create_certificates`."""
+        try:
+            public, secret = zmq.auth.load_certificate(str(path))
+        except (OSError, ValueError) as exc:
+            raise EndpointError("transport.curve_secret_key_file", str(path), str(exc)) from None
+        if secret is None:
+            raise EndpointError(
+                "transport.curve_secret_key_file", str(path), "not a secret certificate"
+            )
+        return cls(public=public, secret=secret)
+
+
+def _apply_options(sock: zmq.Socket, transport: TransportSettings) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, transport.max_frame_bytes)
+    sock.setsockopt(zmq.SNDHWM, transport.high_water_mark)
+    sock.setsockopt(zmq.RCVHWM, transport.high_water_mark)
+
+
+def _is_tcp(address: str) -> bool:
+    return address.startswith("tcp://")
+
+
+def bind_socket(
+    context: zmq.Context,
+    kind: int,
+    name: str,
+    address: str,
+    transport: TransportSettings,
+    curve: CurveKeys | None = None,
+) -> zmq.Socket:
+    """A socket of `kind` bound to `address`; raises EndpointError on failure."""
+    sock = context.socket(kind)
+    _apply_options(sock, transport)
+    if kind == zmq.ROUTER:
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+    if curve is not None and _is_tcp(address):
+        sock.curve_server = True
+        sock.curve_secretkey = curve.secret
+        sock.curve_publickey = curve.public
+    if address.startswith("ipc://"):
+        Path(address[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sock.bind(address)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        reason = "address already in use" if exc.errno == zmq.EADDRINUSE else exc.strerror
+        raise EndpointError(name, address, reason) from None
+    return sock
+
+
+def connect_socket(
+    context: zmq.Context,
+    kind: int,
+    name: str,
+    address: str,
+    transport: TransportSettings,
+    curve: CurveKeys | None = None,
+) -> zmq.Socket:
+    """A socket of `kind` connected to `address`; raises EndpointError on a bad address."""
+    sock = context.socket(kind)
+    _apply_options(sock, transport)
+    if kind == zmq.SUB:
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    if curve is not None and _is_tcp(address):
+        sock.curve_serverkey = curve.public
+        sock.curve_publickey = curve.public
+        sock.curve_secretkey = curve.secret
+    try:
+        sock.connect(address)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise EndpointError(name, address, exc.strerror) from None
+    return sock

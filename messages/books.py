@@ -1,0 +1,72 @@
+"""Messages between the folds of the journal: cash and positions changes, their states."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from messages.base import Identifier, Message, NonNegative, Positive, message
+from messages.portfolio import PositionState
+
+__all__ = [
+    "CashChanged",
+    "CashState",
+    "GetCashState",
+    "GetPositionsState",
+    "PositionsChanged",
+    "PositionsState",
+]
+
+
+@message
+class CashChanged(Message):
+    """The cash actor applied journal event `seq`: the balances it changed (maybe none).
+
+    One is published for every seq, so a reader can keep cash in lockstep with the journal.
+    """
+
+    seq: Annotated[int, Positive]
+    balances: dict[str, Decimal]
+
+
+@message
+class PositionsChanged(Message):
+    """The positions actor applied journal event `seq`: the positions it changed (maybe none).
+
+    Market value and unrealized P&L are None here: the positions actor does not price.
+    """
+
+    seq: Annotated[int, Positive]
+    positions: dict[str, PositionState]
+
+
+@message
+class GetCashState(Message):
+    """Ask the cash actor for every balance at its current seq (a reader resyncs with it)."""
+
+    correlation_id: Identifier
+
+
+@message
+class CashState(Message):
+    """Every cash balance after journal event `seq`."""
+
+    correlation_id: Identifier
+    seq: Annotated[int, NonNegative]
+    balances: dict[str, Decimal]
+
+
+@message
+class GetPositionsState(Message):
+    """Ask the positions actor for every position at its current seq."""
+
+    correlation_id: Identifier
+
+
+@message
+class PositionsState(Message):
+    """Every position after journal event `seq`."""
+
+    correlation_id: Identifier
+    seq: Annotated[int, NonNegative]
+    positions: dict[str, PositionState]

@@ -1,0 +1,36 @@
+"""Messages of the risk check: may this order go out?"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from messages.base import Identifier, Message, NonNegative, Positive, message
+from messages.journal import Side
+
+__all__ = ["CheckOrder", "RiskDecision"]
+
+
+@message
+class CheckOrder(Message):
+    """Ask the risk actor whether an order of `quantity` `pair` at about `price` may go out."""
+
+    correlation_id: Identifier
+    pair: Identifier
+    side: Side
+    quantity: Annotated[Decimal, Positive]
+    price: Annotated[Decimal, Positive]
+
+
+@message
+class RiskDecision(Message):
+    """The answer to `CheckOrder`: `approved`, and the reason when not.
+
+    `state_seq` and `state_age_ms` say which portfolio snapshot the decision rests on.
+    """
+
+    correlation_id: Identifier
+    approved: bool
+    reason: str
+    state_seq: Annotated[int, NonNegative]
+    state_age_ms: Annotated[int, NonNegative]

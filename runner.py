@@ -1,0 +1,273 @@
+"""Start, watch and stop the portfolio service's process group; query it.
+
+    python runner.py [--config PATH] [--duration SECONDS]   run the group until Ctrl-C
+    python runner.py status [--json]                        the running group's state
+    python runner.py paper-exchange [--port N]              the paper exchange alone
+
+Every command takes --config (default: config.yaml beside this file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import zmq
+from loguru import logger
+
+from actors.config import ConfigError, ServiceConfig, load_config
+from actors.runtime.actor import RequestFailed
+from actors.runtime.client import RemoteError, RequestClient
+from actors.runtime.logs import configure_logging
+from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
+from messages import GetPortfolioState, GetProcessHealth, ProcessHealth
+from messages.codec import to_json_dict
+
+RUNNER = Path(__file__).resolve()
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _child_argv(config_path: Path, *command: str) -> list[str]:
+    return [sys.executable, str(RUNNER), "--config", str(config_path), *command]
+
+
+def _process_health(
+    context: zmq.Context, config: ServiceConfig, process: str, timeout_ms: int
+) -> ProcessHealth:
+    with RequestClient(
+        context,
+        f"{process}.control",
+        config.control_endpoint(process),
+        config.transport,
+        timeout_ms=timeout_ms,
+        retries=0,
+    ) as client:
+        answer = client.request(GetProcessHealth(correlation_id=client.new_correlation_id()))
+    if not isinstance(answer, ProcessHealth):
+        raise RequestFailed(f"{process}.control", GetProcessHealth(correlation_id="?"), 1, 0)
+    return answer
+
+
+def _wait_until_every_actor_answers(
+    context: zmq.Context, config: ServiceConfig, supervisor: Supervisor, deadline: float
+) -> None:
+    for process in config.processes:
+        while True:
+            try:
+                health = _process_health(context, config, process, timeout_ms=1000)
+                if health.ready and len(health.actors) == len(config.processes[process].actors):
+                    break
+            except (RequestFailed, RemoteError):
+                pass
+            child = supervisor.child(process)
+            if child.process is not None and child.process.poll() is not None:
+                raise GroupFailed(f"process {process} exited while the group was starting")
+            if time.monotonic() > deadline:
+                raise GroupFailed(f"process {process}: not every actor answered a ping in time")
+            time.sleep(0.05)  # poll interval of a readiness loop bounded by `deadline`
+
+
+def run_group(config: ServiceConfig, config_path: Path, duration: float | None) -> int:
+    """Run the configured group until Ctrl-C / SIGTERM or `duration` seconds; exit code."""
+    configure_logging(
+        process="runner",
+        level=config.service.log_level,
+        log_dir=config.run_dir / "logs",
+        rotation_bytes=config.service.log_rotation_bytes,
+        retention_files=config.service.log_retention_files,
+    )
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    parent = ["--parent", str(os.getpid())]
+    specs: list[ChildSpec] = []
+    paper = config.exchange.mode == "paper"
+    if paper:
+        port = config.exchange.paper.port or _free_port()
+        specs.append(
+            ChildSpec(
+                "paper-exchange",
+                _child_argv(config_path, "paper-exchange", "--port", str(port), *parent),
+            )
+        )
+    for process in config.processes:
+        specs.append(ChildSpec(process, _child_argv(config_path, "host", process, *parent)))
+    supervisor = Supervisor(specs, config.supervisor)
+    previous = {
+        sig: signal.signal(sig, lambda *_: supervisor.request_stop())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    context = zmq.Context()
+    try:
+        deadline = time.monotonic() + config.supervisor.ready_timeout_seconds
+        exchange_url = config.exchange.url
+        if paper:
+            line = supervisor.start_one("paper-exchange", config.supervisor.ready_timeout_seconds)
+            exchange_url = line["url"]
+            secrets = {"KRAKEN_API_KEY": line["key"], "KRAKEN_API_SECRET": line["secret"]}
+            for spec in specs[1:]:
+                spec.env.update(secrets)
+        for spec in specs:
+            spec.env["PORTFOLIO_EXCHANGE_URL"] = exchange_url
+        for process in config.processes:
+            supervisor.start_one(process, max(1.0, deadline - time.monotonic()))
+        _wait_until_every_actor_answers(context, config, supervisor, deadline)
+        ready = {
+            "exchange": exchange_url,
+            "processes": {p: list(s.actors) for p, s in config.processes.items()},
+            "endpoints": dict(config.endpoints),
+        }
+        print("ready " + json.dumps(ready), flush=True)
+        until = None if duration is None else time.monotonic() + duration
+        supervisor.watch(until)
+        logger.info("stopping the group")
+        return EXIT_OK
+    except GroupFailed as exc:
+        logger.error("{}", exc)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    finally:
+        supervisor.stop_all()
+        context.destroy(linger=0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def show_status(config: ServiceConfig, as_json: bool) -> int:
+    """Print the running group's health and portfolio state."""
+    context = zmq.Context()
+    try:
+        health = {}
+        for process in config.processes:
+            try:
+                answer = _process_health(context, config, process, timeout_ms=1000)
+                health[process] = to_json_dict(answer)
+            except (RequestFailed, RemoteError) as exc:
+                health[process] = {"error": str(exc)}
+        state = None
+        address = config.endpoints.get("portfolio.query")
+        if address is not None:
+            with RequestClient(context, "portfolio.query", address, config.transport) as client:
+                try:
+                    reply = client.request(
+                        GetPortfolioState(correlation_id=client.new_correlation_id())
+                    )
+                    state = to_json_dict(reply)
+                except (RequestFailed, RemoteError) as exc:
+                    state = {"error": str(exc)}
+        report = {"processes": health, "portfolio": state}
+        if as_json:
+            print(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            for process, answer in health.items():
+                if "error" in answer:
+                    print(f"{process}: DOWN ({answer['error']})")
+                    continue
+                actors = ", ".join(
+                    f"{a['actor']}(handled {a['handled']}, failed {a['failed']}, "
+                    f"malformed {a['malformed']})"
+                    for a in answer["actors"]
+                )
+                readiness = "ready" if answer["ready"] else "NOT READY"
+                print(f"{process}: pid {answer['pid']} {readiness}: {actors}")
+            print(f"portfolio: {json.dumps(state, sort_keys=True)}")
+        down = any("error" in a for a in health.values())
+        return EXIT_FAILED if down else EXIT_OK
+    finally:
+        context.destroy(linger=0)
+
+
+def serve_paper_exchange(config: ServiceConfig, port: int | None) -> int:
+    """Run the paper exchange alone; print one JSON line with its url, key and secret."""
+    from kraken.paper.server import PaperExchangeServer
+
+    settings = config.exchange.paper
+    if port is not None:
+        settings = replace(settings, port=port)
+    configure_logging(
+        process="paper-exchange",
+        level=config.service.log_level,
+        log_dir=config.run_dir / "logs",
+        rotation_bytes=config.service.log_rotation_bytes,
+        retention_files=config.service.log_retention_files,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = PaperExchangeServer(settings)
+    try:
+        server.start()
+    except OSError as exc:
+        message = f"paper exchange cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        print(json.dumps({"error": message}), flush=True)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        line = {"url": server.url, "key": server.key, "secret": server.secret}
+        print(json.dumps(line), flush=True)
+        while not stop.wait(1.0):
+            pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runner.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None, help="config file (config.yaml)")
+    parser.add_argument("--duration", type=float, default=None, help="run this many seconds")
+    commands = parser.add_subparsers(dest="command")
+    status = commands.add_parser("status", help="the running group's state")
+    status.add_argument("--json", action="store_true", help="as JSON")
+    paper = commands.add_parser("paper-exchange", help="run the paper exchange alone")
+    paper.add_argument("--port", type=int, default=None)
+    paper.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
+    host = commands.add_parser("host", help=argparse.SUPPRESS)
+    host.add_argument("process")
+    host.add_argument("--parent", type=int, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    config_path = (args.config or RUNNER.parent / "config.yaml").resolve()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"error: config {config_path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "host":
+        from actors.runtime.host import serve_process
+
+        if args.process not in config.processes:
+            print(f"error: processes.{args.process}: no such process", file=sys.stderr)
+            return EXIT_USAGE
+        return serve_process(config, args.process, parent_pid=args.parent)
+    if args.command == "paper-exchange":
+        from actors.runtime.host import follow_parent
+
+        if args.parent is not None and not follow_parent(args.parent):
+            return EXIT_FAILED
+        return serve_paper_exchange(config, args.port)
+    if args.command == "status":
+        return show_status(config, args.json)
+    return run_group(config, config_path, args.duration)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

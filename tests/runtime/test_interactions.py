@@ -1,0 +1,193 @@
+"""The runtime's patterns, between real actors, placed together (inproc) or apart (ipc).
+
+The same tests run against both placements: that placement is configuration and nothing
+else is the runtime's promise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+import zmq
+
+from actors.config import load_config
+from actors.runtime.client import RemoteError, RequestClient
+from actors.runtime.host import ActorHost
+from messages import (
+    ErrorCode,
+    ErrorReply,
+    ExecutionReport,
+    GetPortfolioState,
+    OrderStatus,
+    Ping,
+    Pong,
+    ReplayEvents,
+    Side,
+)
+from tests.support.group import RunningGroup, write_config
+
+
+def report(n: int, pair: str = "XBT/USD") -> ExecutionReport:
+    return ExecutionReport(
+        exec_id=f"T{n:05d}-AAAAA-BBBBBB",
+        order_id="OABCDE-FGHIJ-KLMNOP",
+        pair=pair,
+        side=Side.BUY,
+        status=OrderStatus.PARTIALLY_FILLED,
+        last_qty=Decimal("0.01"),
+        last_price=Decimal("60000.1"),
+        fee=Decimal("0.24"),
+        fee_currency="USD",
+        quote_rate=None,
+        ts_event=1_700_000_000_000_000_000 + n,
+        ts_init=1_700_000_000_000_000_000 + n,
+    )
+
+
+@dataclass
+class Placement:
+    context: zmq.Context
+    config: object
+
+    def client(self, endpoint: str) -> RequestClient:
+        return RequestClient(
+            self.context, endpoint, self.config.endpoints[endpoint], self.config.transport
+        )
+
+
+ENDPOINT_NAMES = ("test.ingest", "test.events", "test.replay", "follower.query", "feeder.control")
+
+
+def _endpoints(scheme: str, tmp_path) -> dict[str, str]:
+    if scheme == "inproc":
+        return {name: f"inproc://{name}" for name in ENDPOINT_NAMES} | {
+            "test.replay": "inproc://test.ingest"
+        }
+    run = tmp_path / "run"
+    return {name: f"ipc://{run}/{name}.sock" for name in ENDPOINT_NAMES} | {
+        "test.replay": f"ipc://{run}/test.ingest.sock"
+    }
+
+
+@pytest.fixture(params=["inproc", "ipc"])
+def placement(request, tmp_path) -> Iterator[Placement]:
+    if request.param == "inproc":
+        path = write_config(
+            tmp_path,
+            processes={"all": ["ingest", "follower", "feeder"]},
+            endpoints=_endpoints("inproc", tmp_path),
+        )
+        config = load_config(path)
+        context = zmq.Context()
+        host = ActorHost(config, "all", context=context)
+        host.start()
+        try:
+            yield Placement(context, config)
+        finally:
+            host.stop()
+            context.destroy(linger=0)
+    else:
+        path = write_config(
+            tmp_path,
+            processes={"ingest": ["ingest"], "follower": ["follower"], "feeder": ["feeder"]},
+            endpoints=_endpoints("ipc", tmp_path),
+        )
+        group = RunningGroup(path)
+        try:
+            group.wait_ready()
+            context = zmq.Context()
+            try:
+                yield Placement(context, load_config(path))
+            finally:
+                context.destroy(linger=0)
+        finally:
+            assert group.stop() == 0
+
+
+def seq_of(placement: Placement, endpoint: str) -> int:
+    with placement.client(endpoint) as client:
+        return client.request(GetPortfolioState(correlation_id=client.new_correlation_id())).seq
+
+
+def wait_seq(placement: Placement, endpoint: str, expected: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = seq_of(placement, endpoint)
+        if seen == expected:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{endpoint} at seq {seen}, expected {expected}")
+
+
+def test_request_reply_answers_ping_with_the_actors_counters(placement):
+    with placement.client("test.ingest") as client:
+        pong = client.request(Ping(correlation_id="p-1", sent_ns=123))
+    assert isinstance(pong, Pong)
+    assert pong.actor == "ingest" and pong.correlation_id == "p-1" and pong.sent_ns == 123
+
+
+def test_reliable_channel_delivers_each_report_once_and_subscribers_follow(placement):
+    with placement.client("feeder.control") as feeder:
+        for n in range(1, 51):
+            feeder.request(report(n))
+        feeder.request(report(7))  # the same trade again: acknowledged, not sequenced twice
+    wait_seq(placement, "follower.query", 50)
+    assert seq_of(placement, "feeder.control") == 51  # every send acknowledged, dup included
+    with placement.client("test.replay") as replay:
+        batch = replay.request(
+            ReplayEvents(correlation_id="r-1", from_seq=1, to_seq=None, max_events=100)
+        )
+    assert [e.seq for e in batch.events] == list(range(1, 51))
+    assert [e.event.exec_id for e in batch.events] == [report(n).exec_id for n in range(1, 51)]
+    assert batch.head_seq == 50 and batch.complete
+
+
+def test_a_failing_handler_is_answered_counted_and_the_actor_keeps_serving(placement):
+    with placement.client("test.ingest") as client:
+        with pytest.raises(RemoteError) as failure:
+            client.request(report(1, pair="BOOM/USD"))
+        assert failure.value.reply.code is ErrorCode.HANDLER_FAILED
+        assert "this pair makes the handler fail" in failure.value.reply.detail
+        ack = client.request(report(2))
+        assert ack.seq == 1
+        pong = client.request(Ping(correlation_id="p-2", sent_ns=1))
+    assert pong.failed == 1 and pong.handled >= 1
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00\x01garbage", b"\x93\xa4Nope\x01\x80"])
+def test_malformed_frames_are_refused_counted_and_the_actor_keeps_serving(placement, garbage):
+    sock = placement.context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(placement.config.endpoints["test.ingest"])
+    try:
+        sock.send_multipart([b"", garbage])
+        assert sock.poll(5000), "no answer to a malformed frame"
+        from messages.codec import decode
+
+        answer = decode(sock.recv_multipart()[-1])
+    finally:
+        sock.close(0)
+    assert isinstance(answer, ErrorReply) and answer.code is ErrorCode.MALFORMED
+    with placement.client("test.ingest") as client:
+        pong = client.request(Ping(correlation_id="p-3", sent_ns=1))
+    assert pong.malformed == 1
+
+
+def test_a_subscriber_that_sees_a_gap_asks_for_a_replay_and_catches_up(placement):
+    with placement.client("test.ingest") as ingest:
+        for n in range(1, 6):
+            ingest.request(report(n))
+    wait_seq(placement, "follower.query", 5)
+    with placement.client("follower.query") as follower:
+        forgot = follower.request(
+            ReplayEvents(correlation_id="f-1", from_seq=2, to_seq=None, max_events=1)
+        )
+    assert forgot.seq == 1
+    with placement.client("test.ingest") as ingest:
+        ingest.request(report(6))  # seq 6 arrives while the follower is at 1: a gap
+    wait_seq(placement, "follower.query", 6)

@@ -1,0 +1,125 @@
+"""config.yaml and its loader: every setting present and commented, bad ones named."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actors.config import DEFAULT_CONFIG_PATH, ConfigError, ServiceConfig, build_config, load_config
+
+FREE_FORM_SECTIONS = {"processes", "endpoints", "actor_classes", "pairs", "starting_balances"}
+
+
+def _raw() -> dict:
+    return yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+
+
+def _schema_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    for field in dataclasses.fields(cls):
+        if field.name == "source":
+            continue
+        path = f"{prefix}{field.name}"
+        keys.append(path)
+        default = field.default_factory() if callable(field.default_factory) else field.default
+        if dataclasses.is_dataclass(default) and field.name not in FREE_FORM_SECTIONS:
+            keys.extend(_schema_keys(type(default), path + "."))
+    return keys
+
+
+def test_the_shipped_config_loads():
+    config = load_config()
+    assert config.exchange.mode == "paper"
+    assert config.run_dir.is_absolute()
+    assert "{run_dir}" not in "".join(config.endpoints.values())
+
+
+def test_the_shipped_config_lists_every_setting():
+    raw = _raw()
+    for key in _schema_keys(ServiceConfig):
+        node = raw
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"config.yaml lacks {key}"
+            node = node[part]
+
+
+def test_every_setting_line_of_the_shipped_config_has_a_comment():
+    text = DEFAULT_CONFIG_PATH.read_text().splitlines()
+    uncommented = []
+    for number, line in enumerate(text, 1):
+        match = re.match(r"^(\s*)([A-Za-z_./]+):\s*(\S.*)?$", line)
+        if not match or line.lstrip().startswith("#"):
+            continue
+        value = (match.group(3) or "").strip()
+        if value == "" or value.startswith("#"):
+            continue  # a section header
+        if "#" not in value:
+            uncommented.append(f"{number}: {line.strip()}")
+    assert not uncommented, "settings without a comment:\n" + "\n".join(uncommented)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda c: c["service"].update(log_levle="INFO"), "service.log_levle"),
+        (lambda c: c["supervisor"].update(max_restarts="five"), "supervisor.max_restarts"),
+        (lambda c: c["transport"].update(max_frame_bytes=True), "transport.max_frame_bytes"),
+        (lambda c: c["exchange"].update(mode="demo"), "exchange.mode"),
+        (lambda c: c["exchange"]["paper"].update(port=70000), "exchange.paper"),
+        (
+            lambda c: c["exchange"]["paper"]["pairs"].update({"SOL/USD": "cheap"}),
+            "exchange.paper.pairs.SOL/USD",
+        ),
+        (lambda c: c.pop("processes"), "processes"),
+        (lambda c: c.update(extra_section={}), "extra_section"),
+        (
+            lambda c: c["endpoints"].update({"portfolio.query": "http://x"}),
+            "endpoints.portfolio.query",
+        ),
+        (lambda c: c["accounting"].update(cash_currencies=["EUR"]), "accounting.cash_currencies"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_its_key(change, named):
+    raw = _raw()
+    change(raw)
+    with pytest.raises(ConfigError) as error:
+        build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
+    assert error.value.key == named, str(error.value)
+    assert named in str(error.value)
+
+
+def test_a_tcp_endpoint_beyond_loopback_needs_curve_keys():
+    raw = _raw()
+    raw["endpoints"]["portfolio.query"] = "tcp://0.0.0.0:7001"
+    with pytest.raises(ConfigError, match="curve"):
+        build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
+    raw["endpoints"]["portfolio.query"] = "tcp://127.0.0.1:7001"
+    assert build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
+
+
+def test_an_actor_placed_twice_is_refused():
+    raw = _raw()
+    raw["processes"]["other"] = {"actors": ["portfolio"]}
+    with pytest.raises(ConfigError, match="already placed"):
+        build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path):
+    raw = _raw()
+    config = build_config(raw, base_dir=tmp_path)
+    assert config.run_dir == (tmp_path / "run").resolve()
+    assert config.exchange.paper.state_file == config.run_dir / "paper-exchange.sqlite"
+    assert config.endpoints["portfolio.query"] == f"ipc://{config.run_dir}/portfolio-query.sock"
+
+
+def test_a_missing_or_garbage_file_is_one_clear_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.yaml")
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_text("service: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(garbage)
