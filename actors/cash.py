@@ -1,0 +1,60 @@
+"""The cash actor: balance per cash currency, a fold of the journal.
+
+Publishes `CashChanged(seq, changed balances)` for every journal event it applies (empty when
+the event moves no cash), so readers can follow it in lockstep with the journal, and answers
+`GetCashState` with every balance at its current seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from actors.config import decimal_context
+from actors.core.accounting import CashLedger
+from actors.journal_follower import JournalFollower
+from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
+from messages import CashChanged, CashState, GetCashState, SequencedEvent
+from messages.base import Message
+
+
+class CashActor(JournalFollower):
+    """Owns the cash balances."""
+
+    def follower_sockets(self) -> Iterable[SocketSpec]:
+        return (Publish("cash.events"), Serve("cash.query"))
+
+    def started(self) -> None:
+        accounting = self.config.accounting
+        self.ledger = CashLedger(
+            cash_currencies=accounting.cash_currencies,
+            valuation_currency=accounting.valuation_currency,
+            context=decimal_context(self.config),
+        )
+        super().started()
+
+    @property
+    def seq(self) -> int:
+        return self.ledger.seq
+
+    def restore(self, seq: int, state: Message) -> None:
+        assert isinstance(state, CashState)
+        self.ledger.balances = dict(state.balances)
+        self.ledger.seq = seq
+
+    def current_state(self) -> CashState:
+        return CashState(
+            correlation_id="snapshot", seq=self.ledger.seq, balances=dict(self.ledger.balances)
+        )
+
+    def apply(self, event: SequencedEvent) -> None:
+        changed = self.ledger.apply(event.seq, event.event)
+        self.publish("cash.events", CashChanged(seq=event.seq, balances=changed))
+
+    @handles(GetCashState)
+    def on_get_cash_state(self, request: GetCashState, inbound: Inbound | None) -> CashState:
+        """Every balance at the current seq."""
+        return CashState(
+            correlation_id=request.correlation_id,
+            seq=self.ledger.seq,
+            balances=dict(self.ledger.balances),
+        )

@@ -1,0 +1,369 @@
+"""The journal actor: the ordered, durable event log every book is folded from.
+
+Events come in on `journal.ingest` (the reliable channel: the sender resends until it gets an
+answer). An event whose delivery key (`exec_id`, `transfer_id`) is already in the log gets
+`Acknowledgement(duplicate=True)` with the seq of the original, and nothing else happens. Any
+other event is checked before it is accepted (`validate_event`); a refused event gets a
+`DeliveryRefused` naming the field, and nothing is journaled. A new, valid event gets the next
+seq (1, 2, 3, ... with no gap), goes into the open SQLite transaction, and only once that
+transaction has committed is it acknowledged and published on `journal.events` as a
+`SequencedEvent`.
+
+Group commit: the transaction is committed when the actor's inbox has nothing more waiting or
+the batch reaches `journal.max_batch`; then every answer of the batch is sent and its events
+are published, in seq order. One fsync thus covers a whole burst, and a lone event is still
+committed at once. If a commit fails, the batch is rolled back and every sender gets an
+`ErrorReply` (code UNAVAILABLE): nothing was acknowledged, so the reliable senders resend.
+
+`journal.replay` answers `ReplayEvents` from the committed log, rebuilt from the stored
+frames, bounded by `journal.replay_max_events` and by the transport's frame size limit.
+
+`ts_journal` comes from `clock()` (wall time in ns; tests override it) and never decreases
+along the log: an event is stamped max(clock, previous stamp), so a clock stepped back does
+not make the log's time run backwards.
+"""
+
+from __future__ import annotations
+
+import decimal
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.config import decimal_context
+from actors.core.accounting import BookingError, booking_for
+from actors.journal_store import JournalStore, JournalStoreError, StoredEvent
+from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSpec, handles
+from kraken.names import KrakenNames, UnknownPairName
+from messages import (
+    Acknowledgement,
+    DeliveryRefused,
+    ErrorCode,
+    ErrorReply,
+    EventBatch,
+    ExecutionReport,
+    ReplayEvents,
+    SequencedEvent,
+    Transfer,
+)
+from messages.base import Message
+from messages.codec import CodecError, decode, encode
+
+__all__ = [
+    "BATCH_OVERHEAD_BYTES",
+    "EVENTS_ENDPOINT",
+    "EVENT_OVERHEAD_BYTES",
+    "INGEST_ENDPOINT",
+    "REPLAY_ENDPOINT",
+    "JournalActor",
+    "JournalEvent",
+    "max_event_bytes",
+    "validate_event",
+]
+
+INGEST_ENDPOINT = "journal.ingest"
+EVENTS_ENDPOINT = "journal.events"
+REPLAY_ENDPOINT = "journal.replay"
+
+EVENT_OVERHEAD_BYTES = 128
+"""Upper bound of what wrapping an encoded event in a `SequencedEvent` adds (about 60 bytes:
+the tag, seq, ts_journal and field names), with room to spare."""
+
+BATCH_OVERHEAD_BYTES = 4096
+"""Upper bound of an `EventBatch` frame without its events (tag, correlation id of at most
+128 characters, head_seq, complete; about 600 bytes), with room to spare."""
+
+JournalEvent = ExecutionReport | Transfer
+"""What the journal accepts on its ingest channel."""
+
+
+def max_event_bytes(max_frame_bytes: int) -> int:
+    """The largest encoded event the journal accepts: one that still fits, wrapped, in a
+    replay batch and a published frame of `max_frame_bytes`."""
+    return max_frame_bytes - BATCH_OVERHEAD_BYTES - EVENT_OVERHEAD_BYTES
+
+
+def validate_event(
+    event: JournalEvent,
+    *,
+    names: KrakenNames,
+    valuation_currency: str,
+    context: decimal.Context,
+    max_bytes: int,
+) -> bytes:
+    """Check that `event` can be journaled and folded; return its encoded frame.
+
+    An execution report's `pair` must be a known pair in the service's normalized form
+    (`XBT/USD`, as `PairInfo.symbol`; not `BTC/USD` nor `XXBTZUSD`, which the folds would
+    take for another pair). The event must book (`booking_for`): a fill needs a price, a
+    cross pair its `quote_rate`, a fee the base or quote currency; a transfer a non-zero
+    amount. Its frame must be at most `max_bytes`, so that it can always be replayed.
+    Raises `BookingError` naming the field otherwise.
+    """
+    if isinstance(event, ExecutionReport):
+        try:
+            pair = names.pair(event.pair)
+        except UnknownPairName:
+            raise BookingError("pair", f"unknown pair {event.pair!r}") from None
+        if pair.symbol != event.pair:
+            raise BookingError(
+                "pair", f"{event.pair!r} is not the normalized name; send {pair.symbol!r}"
+            )
+    try:
+        booking_for(event, valuation_currency, context, lambda _: None)
+    except ArithmeticError as exc:
+        raise BookingError("amounts", f"cannot be computed: {type(exc).__name__}") from None
+    frame = encode(event)
+    if len(frame) > max_bytes:
+        raise BookingError(
+            "size",
+            f"the event encodes to {len(frame)} bytes; the journal takes at most {max_bytes}",
+        )
+    return frame
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """An answer held back until the batch commits, and the event to publish then."""
+
+    inbound: Inbound | None
+    reply: Acknowledgement
+    event: SequencedEvent | None
+
+
+class JournalActor(ServiceActor):
+    """The event log: validate, deduplicate, sequence, persist (group commit), publish, replay.
+
+    Counters besides the runtime's: `journaled` (new events committed), `commits` (batches
+    committed; journaled / commits is the group-commit factor), `duplicates` (events answered
+    as already journaled), `refusals` (events refused as invalid).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.journaled = 0
+        self.commits = 0
+        self.duplicates = 0
+        self.refusals = 0
+        self._store: JournalStore | None = None
+        self._batch: list[_Answer] = []
+
+    def sockets(self) -> Iterable[SocketSpec]:
+        return (Serve(INGEST_ENDPOINT), Publish(EVENTS_ENDPOINT), Serve(REPLAY_ENDPOINT))
+
+    def clock(self) -> int:
+        """Now, in integer nanoseconds since the epoch (UTC): the source of `ts_journal`."""
+        return time.time_ns()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def started(self) -> None:
+        settings = self.config.journal
+        if settings.max_batch < 1:
+            raise ValueError(f"journal.max_batch: must be at least 1, got {settings.max_batch}")
+        if settings.replay_max_events < 1:
+            raise ValueError(
+                f"journal.replay_max_events: must be at least 1, got {settings.replay_max_events}"
+            )
+        frame_limit = self.config.transport.max_frame_bytes
+        self._max_event_bytes = max_event_bytes(frame_limit)
+        if self._max_event_bytes < 1024:
+            raise ValueError(
+                f"transport.max_frame_bytes: {frame_limit} leaves no room for journal events; "
+                f"use at least {1024 + BATCH_OVERHEAD_BYTES + EVENT_OVERHEAD_BYTES}"
+            )
+        self._replay_budget = frame_limit - BATCH_OVERHEAD_BYTES
+        self._names = KrakenNames.bundled()
+        self._decimal = decimal_context(self.config)
+        self._valuation_currency = self.config.accounting.valuation_currency
+        self._store = JournalStore(settings.database, synchronous=settings.synchronous)
+        self.log.info(
+            "journal {} open at seq {} (synchronous {}, batches of at most {})",
+            settings.database,
+            self._store.committed_seq,
+            settings.synchronous,
+            settings.max_batch,
+        )
+
+    def stopping(self) -> None:
+        store = self._store
+        if store is None:
+            return
+        self._commit_batch()
+        self._store = None
+        try:
+            store.close()
+        except (sqlite3.Error, JournalStoreError) as exc:
+            self.log.error("closing the journal failed: {}", exc)
+        self.log.info("journal closed at seq {}", store.committed_seq)
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        super().on_failure(exception_type, exception_value, traceback)
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()  # what is pending was never acknowledged: resends will find it
+            except (sqlite3.Error, JournalStoreError) as exc:
+                self.log.error("closing the journal after a failure failed: {}", exc)
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return super().on_receive(message)
+        finally:
+            # Whatever the message was, the batch is committed once nothing else waits:
+            # a burst shares one commit, and a lone event is never held back.
+            if self._batch and self.inbox.empty():
+                self._commit_batch()
+
+    # -- ingest -----------------------------------------------------------------------------
+    @handles(ExecutionReport, Transfer)
+    def on_event(
+        self, event: JournalEvent, inbound: Inbound | None
+    ) -> Acknowledgement | DeliveryRefused | ErrorReply | None:
+        """Refuse, answer as a duplicate, or journal `event`; new events are answered later."""
+        store = self._require_store()
+        key = getattr(event, type(event).delivery_key)
+        try:
+            known = store.seq_of(key)
+        except sqlite3.Error as exc:
+            self._abandon_batch(exc)
+            return _unavailable(exc)
+        if known is not None:
+            # Already in the log: whatever this copy says, the original stands.
+            self.duplicates += 1
+            self.log.debug("{} is already journaled at seq {}", key, known)
+            duplicate = Acknowledgement(key=key, seq=known, duplicate=True)
+            if known <= store.committed_seq:
+                return duplicate
+            self._batch.append(_Answer(inbound, duplicate, None))  # answered after its original
+            self._commit_if_full()
+            return None
+        try:
+            frame = validate_event(
+                event,
+                names=self._names,
+                valuation_currency=self._valuation_currency,
+                context=self._decimal,
+                max_bytes=self._max_event_bytes,
+            )
+        except (BookingError, CodecError) as exc:
+            self.refusals += 1
+            self.log.warning("refused {} {}: {}", type(event).__name__, key, exc)
+            return DeliveryRefused(key=key, reason=str(exc))
+        ts_journal = max(self.clock(), store.last_ts_journal)
+        try:
+            seq = store.append(key, ts_journal, frame)
+        except sqlite3.Error as exc:
+            self._abandon_batch(exc)
+            return _unavailable(exc)
+        self._batch.append(
+            _Answer(
+                inbound,
+                Acknowledgement(key=key, seq=seq, duplicate=False),
+                SequencedEvent(seq=seq, ts_journal=ts_journal, event=event),
+            )
+        )
+        self._commit_if_full()
+        return None
+
+    def _commit_if_full(self) -> None:
+        if len(self._batch) >= self.config.journal.max_batch:
+            self._commit_batch()
+
+    def _commit_batch(self) -> None:
+        """Commit the open transaction, then answer and publish the batch in seq order."""
+        if not self._batch or self._store is None:
+            return
+        batch, self._batch = self._batch, []
+        try:
+            self._store.commit()
+        except (sqlite3.Error, JournalStoreError) as exc:
+            self._batch = batch
+            self._abandon_batch(exc)
+            return
+        self.commits += 1
+        published = 0
+        try:
+            for answer in batch:
+                if answer.inbound is not None and answer.inbound.route is not None:
+                    self.reply(answer.inbound, answer.reply)
+            for answer in batch:
+                if answer.event is not None:
+                    self.publish(EVENTS_ENDPOINT, answer.event)
+                    published += 1
+        except Exception as exc:  # the events are safe; subscribers catch up by replay
+            self.failed += 1
+            self.log.opt(exception=exc).error("answering a committed batch failed: {}", exc)
+        self.journaled += sum(1 for answer in batch if answer.event is not None)
+        self.log.trace("committed {} events, head seq {}", published, self._store.committed_seq)
+
+    def _abandon_batch(self, cause: BaseException) -> None:
+        """Roll back the open transaction and tell every sender of the batch it failed."""
+        batch, self._batch = self._batch, []
+        self.failed += 1
+        self.log.error(
+            "could not journal a batch of {} events, none acknowledged: {}", len(batch), cause
+        )
+        if self._store is not None:
+            try:
+                self._store.rollback()
+            except sqlite3.Error as exc:
+                self.log.error("rolling the batch back failed too: {}", exc)
+        failure = _unavailable(cause)
+        for answer in batch:
+            if answer.inbound is not None and answer.inbound.route is not None:
+                self.reply(answer.inbound, failure)
+
+    # -- replay -----------------------------------------------------------------------------
+    @handles(ReplayEvents)
+    def on_replay(self, request: ReplayEvents, inbound: Inbound | None) -> EventBatch:
+        """The committed events from `from_seq` on, up to `to_seq` (or the head), bounded.
+
+        At most min(max_events, journal.replay_max_events) events, and no more than fit in
+        one frame of `transport.max_frame_bytes`; `complete` when the batch reaches the end
+        asked for (or the head, if that is sooner).
+        """
+        store = self._require_store()
+        head = store.committed_seq
+        end = head if request.to_seq is None else min(request.to_seq, head)
+        stored = store.read(
+            request.from_seq,
+            end,
+            max_events=min(request.max_events, self.config.journal.replay_max_events),
+            max_bytes=self._replay_budget,
+            overhead_per_event=EVENT_OVERHEAD_BYTES,
+        )
+        events = tuple(
+            SequencedEvent(seq=row.seq, ts_journal=row.ts_journal, event=_stored_event(row))
+            for row in stored
+        )
+        last = events[-1].seq if events else request.from_seq - 1
+        return EventBatch(
+            correlation_id=request.correlation_id,
+            events=events,
+            head_seq=head,
+            complete=last >= end,
+        )
+
+    def _require_store(self) -> JournalStore:
+        if self._store is None:
+            raise JournalStoreError("the journal database is closed")
+        return self._store
+
+
+def _stored_event(row: StoredEvent) -> Message:
+    try:
+        return decode(row.frame, max_bytes=len(row.frame))
+    except CodecError as exc:
+        raise JournalStoreError(
+            f"seq {row.seq}: the stored event cannot be decoded: {exc}"
+        ) from exc
+
+
+def _unavailable(cause: BaseException) -> ErrorReply:
+    return ErrorReply(
+        correlation_id=None,
+        code=ErrorCode.UNAVAILABLE,
+        detail=f"the journal could not store the event, send it again: {cause}",
+    )

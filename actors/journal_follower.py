@@ -1,0 +1,176 @@
+"""The shell shared by actors that fold the journal: follow, catch up, snapshot, restore.
+
+A follower subscribes to `journal.events` and applies events strictly in `seq` order. It
+catches up by asking `journal.replay` (at start, after a gap, and once a second when idle, so
+a lost last event is never missed for long); it never guesses. Its state is saved, with the
+seq it reflects, to its own SQLite file every `snapshot_every_events` events (and at stop);
+a restart loads the snapshot and replays what follows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from actors.runtime.actor import (
+    Connect,
+    Inbound,
+    RequestFailed,
+    ServiceActor,
+    SocketSpec,
+    Subscribe,
+    handles,
+)
+from messages import EventBatch, ReplayEvents, SequencedEvent
+from messages.base import Message
+from messages.codec import decode, encode
+
+
+class _CatchUp:
+    """Timer message: look for events the follower may have missed."""
+
+
+class SnapshotStore:
+    """One row per follower: the encoded state message and the seq it reflects."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, seq INTEGER, state BLOB)"
+        )
+
+    def load(self, name: str) -> tuple[int, Message] | None:
+        """The last saved (seq, state) of `name`, or None."""
+        row = self._db.execute("SELECT seq, state FROM snapshot WHERE name = ?", (name,)).fetchone()
+        return None if row is None else (row[0], decode(row[1], max_bytes=1 << 30))
+
+    def save(self, name: str, seq: int, state: Message) -> None:
+        """Replace the saved state of `name` atomically."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO snapshot (name, seq, state) VALUES (?, ?, ?)",
+            (name, seq, encode(state)),
+        )
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+
+class JournalFollower(ServiceActor):
+    """Base of the cash and positions actors: in-order application of the journal."""
+
+    snapshot_every_events = 1000
+    catch_up_interval_seconds = 1.0
+    replay_batch = 1000
+
+    def follower_sockets(self) -> Iterable[SocketSpec]:
+        """The sockets of the concrete follower (override)."""
+        return ()
+
+    def sockets(self) -> Iterable[SocketSpec]:
+        return (
+            Subscribe("journal.events"),
+            Connect("journal.replay"),
+            *self.follower_sockets(),
+        )
+
+    # -- what a concrete follower provides -----------------------------------------------------
+    @property
+    def seq(self) -> int:
+        """The seq of the last event applied (override)."""
+        raise NotImplementedError
+
+    def restore(self, seq: int, state: Message) -> None:
+        """Take a saved state (override)."""
+        raise NotImplementedError
+
+    def current_state(self) -> Message:
+        """The state to save (override)."""
+        raise NotImplementedError
+
+    def apply(self, event: SequencedEvent) -> None:
+        """Fold one event whose seq is exactly `self.seq + 1` (override)."""
+        raise NotImplementedError
+
+    # -- the shell -------------------------------------------------------------------------
+    def started(self) -> None:
+        self._store = SnapshotStore(self.config.run_dir / "state" / f"{self.name}.sqlite")
+        saved = self._store.load(self.name)
+        if saved is not None:
+            self.restore(*saved)
+            self.log.info("restored from snapshot at seq {}", saved[0])
+        self._replaying = False
+        self._since_snapshot = 0
+        self._last_event_at = time.monotonic()
+        self._catch_up()
+        self.schedule(self.catch_up_interval_seconds, _CatchUp())
+
+    def stopping(self) -> None:
+        store = getattr(self, "_store", None)
+        if store is not None:
+            self._save()
+            store.close()
+
+    def _save(self) -> None:
+        self._store.save(self.name, self.seq, self.current_state())
+        self._since_snapshot = 0
+
+    @handles(SequencedEvent)
+    def on_sequenced_event(self, event: SequencedEvent, inbound: Inbound | None) -> None:
+        """Apply the next event; on a gap, catch up by replay."""
+        self._last_event_at = time.monotonic()
+        if event.seq <= self.seq:
+            return  # already applied (a replay overlapped the live stream)
+        if event.seq == self.seq + 1 and not self._replaying:
+            self._apply_one(event)
+            return
+        self._catch_up()
+
+    @handles(_CatchUp)
+    def on_catch_up(self, tick: _CatchUp, inbound: Inbound | None) -> None:
+        """Once a second: if nothing arrived lately, ask the journal what we may have missed."""
+        if time.monotonic() - self._last_event_at >= self.catch_up_interval_seconds:
+            self._catch_up()
+        self.schedule(self.catch_up_interval_seconds, _CatchUp())
+
+    def _apply_one(self, event: SequencedEvent) -> None:
+        self.apply(event)
+        self._since_snapshot += 1
+        if self._since_snapshot >= self.snapshot_every_events:
+            self._save()
+
+    def _catch_up(self) -> None:
+        if self._replaying:
+            return
+        self._replaying = True
+        self.request(
+            "journal.replay",
+            ReplayEvents(
+                correlation_id=self.next_correlation_id(),
+                from_seq=self.seq + 1,
+                to_seq=None,
+                max_events=self.replay_batch,
+            ),
+            on_reply=self._replayed,
+            on_failure=self._replay_failed,
+        )
+
+    def _replayed(self, batch: Any) -> None:
+        self._replaying = False
+        if not isinstance(batch, EventBatch):
+            self.log.warning("journal answered a replay with {}", type(batch).__name__)
+            return
+        for event in batch.events:
+            if event.seq == self.seq + 1:
+                self._apply_one(event)
+        if not batch.complete or self.seq < batch.head_seq:
+            self._catch_up()
+
+    def _replay_failed(self, failure: RequestFailed) -> None:
+        self._replaying = False  # the next event or the next tick tries again

@@ -1,0 +1,93 @@
+"""The positions actor: quantity, average cost, realized P&L and fees per non-cash asset.
+
+A fold of the journal. Publishes `PositionsChanged(seq, changed positions)` for every event
+it applies (empty when the event touches no position) and answers `GetPositionsState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from actors.config import decimal_context
+from actors.core.accounting import PositionBook, PositionLedger
+from actors.journal_follower import JournalFollower
+from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
+from messages import (
+    GetPositionsState,
+    PositionsChanged,
+    PositionsState,
+    PositionState,
+    SequencedEvent,
+)
+from messages.base import Message
+
+
+def position_state(asset: str, book: PositionBook) -> PositionState:
+    """The wire form of one position (unpriced: market value and unrealized P&L None)."""
+    return PositionState(
+        asset=asset,
+        quantity=book.quantity,
+        average_cost=book.average_cost,
+        realized_pnl=book.realized_pnl,
+        fees=book.fees,
+        market_value=None,
+        unrealized_pnl=None,
+    )
+
+
+class PositionsActor(JournalFollower):
+    """Owns the positions."""
+
+    def follower_sockets(self) -> Iterable[SocketSpec]:
+        return (Publish("positions.events"), Serve("positions.query"))
+
+    def started(self) -> None:
+        accounting = self.config.accounting
+        self.ledger = PositionLedger(
+            cash_currencies=accounting.cash_currencies,
+            valuation_currency=accounting.valuation_currency,
+            context=decimal_context(self.config),
+        )
+        super().started()
+
+    @property
+    def seq(self) -> int:
+        return self.ledger.seq
+
+    def restore(self, seq: int, state: Message) -> None:
+        assert isinstance(state, PositionsState)
+        self.ledger.positions = {
+            asset: PositionBook(
+                quantity=p.quantity,
+                average_cost=p.average_cost,
+                realized_pnl=p.realized_pnl,
+                fees=p.fees,
+            )
+            for asset, p in state.positions.items()
+        }
+        self.ledger.seq = seq
+
+    def _all(self) -> dict[str, PositionState]:
+        return {asset: position_state(asset, book) for asset, book in self.ledger.positions.items()}
+
+    def current_state(self) -> PositionsState:
+        return PositionsState(correlation_id="snapshot", seq=self.ledger.seq, positions=self._all())
+
+    def apply(self, event: SequencedEvent) -> None:
+        changed = self.ledger.apply(event.seq, event.event)
+        self.publish(
+            "positions.events",
+            PositionsChanged(
+                seq=event.seq,
+                positions={asset: position_state(asset, book) for asset, book in changed.items()},
+            ),
+        )
+
+    @handles(GetPositionsState)
+    def on_get_positions_state(
+        self, request: GetPositionsState, inbound: Inbound | None
+    ) -> PositionsState:
+        """Every position at the current seq."""
+        return PositionsState(
+            correlation_id=request.correlation_id, seq=self.ledger.seq, positions=self._all()
+        )

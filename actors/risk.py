@@ -1,0 +1,149 @@
+"""The risk actor: reads the portfolio state often and answers `CheckOrder`.
+
+It polls `portfolio.query` every `risk.poll_interval_ms` (a request with timeout and
+retries, never blocking its mailbox) and decides from the last state it holds. It fails
+closed: no state, a state older than `risk.max_state_age_ms`, or an order it cannot value is
+denied, with the reason.
+
+Exposure of a position is |quantity × price| in the valuation currency: its market value
+when the portfolio priced it, else quantity × average cost (its cost basis). An order's
+effect is judged at the order's price: exposure after = |(quantity ± order quantity) × price|.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+
+from actors.core.accounting import split_pair
+from actors.runtime.actor import (
+    Connect,
+    Inbound,
+    RequestFailed,
+    Serve,
+    ServiceActor,
+    SocketSpec,
+    handles,
+)
+from messages import (
+    CheckOrder,
+    GetPortfolioState,
+    PortfolioState,
+    PositionState,
+    RiskDecision,
+    Side,
+)
+
+
+class _Poll:
+    """Timer message: read the portfolio state."""
+
+
+def position_exposure(position: PositionState) -> Decimal:
+    """|market value| when priced, else |quantity| × average cost (valuation currency)."""
+    if position.market_value is not None:
+        return abs(position.market_value)
+    return abs(position.quantity) * position.average_cost
+
+
+def decide(
+    order: CheckOrder,
+    state: PortfolioState | None,
+    state_age_ms: int,
+    *,
+    max_state_age_ms: int,
+    max_position_exposure: Decimal,
+    max_total_exposure: Decimal,
+) -> tuple[bool, str]:
+    """Approve or deny `order` against `state`; pure, so every rule is tested directly."""
+    if state is None:
+        return False, "no portfolio state yet"
+    if state_age_ms > max_state_age_ms:
+        return False, f"portfolio state is {state_age_ms} ms old (limit {max_state_age_ms} ms)"
+    base, quote = split_pair(order.pair)
+    if quote != state.valuation_currency:
+        return False, f"cannot value {order.pair}: quote is not {state.valuation_currency}"
+    held = state.positions.get(base)
+    quantity = held.quantity if held is not None else Decimal(0)
+    change = order.quantity if order.side is Side.BUY else -order.quantity
+    after = abs((quantity + change) * order.price)
+    if after > max_position_exposure:
+        return False, f"{base} exposure after the order {after} > limit {max_position_exposure}"
+    others = sum(
+        (position_exposure(p) for asset, p in state.positions.items() if asset != base),
+        Decimal(0),
+    )
+    total = others + after
+    if total > max_total_exposure:
+        return False, f"total exposure after the order {total} > limit {max_total_exposure}"
+    return True, ""
+
+
+class RiskActor(ServiceActor):
+    """Answers `CheckOrder` on `risk.query` from the last portfolio state it read."""
+
+    def sockets(self) -> Iterable[SocketSpec]:
+        return (Connect("portfolio.query"), Serve("risk.query"))
+
+    def started(self) -> None:
+        self.state: PortfolioState | None = None
+        self.state_received = 0.0
+        self.polling = False
+        self.denied = 0
+        self.approved = 0
+        self.schedule(0, _Poll())
+
+    @handles(_Poll)
+    def on_poll(self, tick: _Poll, inbound: Inbound | None) -> None:
+        """Ask for the portfolio state (one request at a time), then schedule the next poll."""
+        if not self.polling:
+            self.polling = True
+            self.request(
+                "portfolio.query",
+                GetPortfolioState(correlation_id=self.next_correlation_id()),
+                on_reply=self._got_state,
+                on_failure=self._poll_failed,
+            )
+        self.schedule(self.config.risk.poll_interval_ms / 1000, _Poll())
+
+    def _got_state(self, answer: object) -> None:
+        self.polling = False
+        if isinstance(answer, PortfolioState):
+            self.state = answer
+            self.state_received = time.monotonic()
+        else:
+            self.log.warning("portfolio answered {}", answer)
+
+    def _poll_failed(self, failure: RequestFailed) -> None:
+        self.polling = False
+
+    @handles(CheckOrder)
+    def on_check_order(self, order: CheckOrder, inbound: Inbound | None) -> RiskDecision:
+        """Approve or deny, fail closed."""
+        risk = self.config.risk
+        age_ms = 1 << 31
+        if self.state is not None:
+            received_ms = int((time.monotonic() - self.state_received) * 1000)
+            confirmed_ms = (time.time_ns() - self.state.as_of_ns) // 1_000_000
+            age_ms = max(received_ms, confirmed_ms, 0)
+        approved, reason = decide(
+            order,
+            self.state,
+            age_ms,
+            max_state_age_ms=risk.max_state_age_ms,
+            max_position_exposure=risk.max_position_exposure,
+            max_total_exposure=risk.max_total_exposure,
+        )
+        if approved:
+            self.approved += 1
+        else:
+            self.denied += 1
+            self.log.info("denied {} {} {}: {}", order.side, order.quantity, order.pair, reason)
+        return RiskDecision(
+            correlation_id=order.correlation_id,
+            approved=approved,
+            reason=reason,
+            state_seq=self.state.seq if self.state else 0,
+            state_age_ms=age_ms,
+        )
