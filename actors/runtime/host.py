@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import pykka
 import zmq
 from loguru import logger
+from zmq.auth.thread import ThreadAuthenticator
 
 from actors.config import ServiceConfig
 from actors.registry import ACTOR_CLASSES
@@ -74,9 +75,22 @@ class ActorHost:
         self.refs: dict[str, pykka.ActorRef] = {}
         curve_file = config.transport.curve_secret_key_file
         self._curve = CurveKeys.load(curve_file) if curve_file else None
+        self._authenticator: ThreadAuthenticator | None = None
+
+    def _start_authenticator(self) -> None:
+        """With CURVE on, only clients whose public certificates are listed may connect."""
+        keys_dir = self.config.transport.curve_public_keys_dir
+        if self._curve is None or keys_dir is None:
+            return
+        if not keys_dir.is_dir():
+            raise HostStartError(f"transport.curve_public_keys_dir: no such folder {keys_dir}")
+        self._authenticator = ThreadAuthenticator(self.context)
+        self._authenticator.start()
+        self._authenticator.configure_curve(domain="*", location=str(keys_dir))
 
     def start(self, timeout_seconds: float = 10.0) -> None:
         """Start every actor in order; on any failure stop those started and raise."""
+        self._start_authenticator()
         for name in self.actor_names:
             cls = resolve_actor_class(name, self.config.actor_classes)
             startup = StartupReport.new()
@@ -127,6 +141,9 @@ class ActorHost:
             except pykka.ActorDeadError:
                 pass
         self.refs.clear()
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
 
 
 def follow_parent(parent_pid: int) -> bool:

@@ -15,6 +15,7 @@ import pytest
 import zmq
 
 from actors.config import load_config
+from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.host import ActorHost
 from messages import (
@@ -191,3 +192,80 @@ def test_a_subscriber_that_sees_a_gap_asks_for_a_replay_and_catches_up(placement
     with placement.client("test.ingest") as ingest:
         ingest.request(report(6))  # seq 6 arrives while the follower is at 1: a gap
     wait_seq(placement, "follower.query", 6)
+
+
+def test_a_frame_over_the_configured_size_is_refused_and_the_actor_keeps_serving(tmp_path):
+    path = write_config(
+        tmp_path,
+        processes={"all": ["ingest"]},
+        endpoints={"test.ingest": "inproc://ingest", "test.events": "inproc://events"},
+        extra={"transport": {"max_frame_bytes": 4096}},
+    )
+    config = load_config(path)
+    context = zmq.Context()
+    host = ActorHost(config, "all", context=context)
+    host.start()
+    try:
+        big = context.socket(zmq.DEALER)
+        big.setsockopt(zmq.LINGER, 0)
+        big.connect(config.endpoints["test.ingest"])
+        big.send_multipart([b"", b"\x00" * 10_000])
+        assert big.poll(5000), "an oversized frame gets an answer"
+        from messages.codec import decode
+
+        refusal = decode(big.recv_multipart()[-1])
+        big.close(0)
+        assert isinstance(refusal, ErrorReply) and refusal.code is ErrorCode.MALFORMED
+        assert "exceeds the limit of 4096" in refusal.detail
+        client = RequestClient(
+            context, "test.ingest", config.endpoints["test.ingest"], config.transport
+        )
+        with client:
+            pong = client.request(Ping(correlation_id="after", sent_ns=1))
+        assert pong.malformed == 1 and pong.actor == "ingest"
+    finally:
+        host.stop()
+        context.destroy(linger=0)
+
+
+def test_curve_secures_a_tcp_endpoint_beyond_loopback(tmp_path):
+    import socket
+
+    import zmq.auth
+
+    from actors.runtime.sockets import CurveKeys
+
+    _, server_secret = zmq.auth.create_certificates(str(tmp_path), "group")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "group.key").write_bytes((tmp_path / "group.key").read_bytes())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://0.0.0.0:{port}"
+    path = write_config(
+        tmp_path,
+        processes={"all": ["ingest"]},
+        endpoints={"test.ingest": address, "test.events": "inproc://events"},
+        extra={
+            "transport": {
+                "curve_secret_key_file": server_secret,
+                "curve_public_keys_dir": str(allowed),
+            }
+        },
+    )
+    config = load_config(path)
+    context = zmq.Context()
+    host = ActorHost(config, "all", context=context)
+    host.start()
+    try:
+        target = f"tcp://127.0.0.1:{port}"
+        keys = CurveKeys.load(tmp_path / "group.key_secret")
+        with RequestClient(context, "test.ingest", target, config.transport, curve=keys) as client:
+            assert client.request(Ping(correlation_id="curve", sent_ns=1)).actor == "ingest"
+        plain = RequestClient(context, "test.ingest", target, config.transport, retries=0)
+        with plain, pytest.raises(RequestFailed):
+            plain.request(Ping(correlation_id="plain", sent_ns=1))
+    finally:
+        host.stop()
+        context.destroy(linger=0)
