@@ -28,8 +28,8 @@ from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.logs import configure_logging
 from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
+from actors.views import plain, portfolio_json
 from messages import GetPortfolioState, GetProcessHealth, ProcessHealth
-from messages.codec import to_json_dict
 
 RUNNER = Path(__file__).resolve()
 EXIT_OK = 0
@@ -155,7 +155,7 @@ def show_status(config: ServiceConfig, as_json: bool) -> int:
         for process in config.processes:
             try:
                 answer = _process_health(context, config, process, timeout_ms=1000)
-                health[process] = to_json_dict(answer)
+                health[process] = plain(answer)
             except (RequestFailed, RemoteError) as exc:
                 health[process] = {"error": str(exc)}
         state = None
@@ -166,7 +166,7 @@ def show_status(config: ServiceConfig, as_json: bool) -> int:
                     reply = client.request(
                         GetPortfolioState(correlation_id=client.new_correlation_id())
                     )
-                    state = to_json_dict(reply)
+                    state = portfolio_json(reply)
                 except (RequestFailed, RemoteError) as exc:
                     state = {"error": str(exc)}
         report = {"processes": health, "portfolio": state}

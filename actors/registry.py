@@ -10,4 +10,5 @@ ACTOR_CLASSES: dict[str, str] = {
     "positions": "actors.positions:PositionsActor",
     "portfolio": "actors.portfolio:PortfolioActor",
     "risk": "actors.risk:RiskActor",
+    "execution": "actors.execution:ExecutionActor",
 }
