@@ -91,7 +91,7 @@ def group_pids(marker: str) -> list[int]:
 class RunningGroup:
     """runner.py started as a subprocess; reads its ready line; always stopped in teardown."""
 
-    def __init__(self, config_path: Path, *args: str) -> None:
+    def __init__(self, config_path: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
         self.config_path = config_path
         self.process = subprocess.Popen(
             [sys.executable, str(RUNNER), "--config", str(config_path), *args],
@@ -99,6 +99,7 @@ class RunningGroup:
             stderr=subprocess.PIPE,
             cwd=ROOT,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         self.ready: dict | None = None
 
