@@ -2,6 +2,8 @@
 
     python runner.py [--config PATH] [--duration SECONDS]   run the group until Ctrl-C
     python runner.py status [--json]                        the running group's state
+    python runner.py replay FILE [--json] [--balance CUR=AMOUNT ...]
+                                                            a file through the books
     python runner.py paper-exchange [--port N]              the paper exchange alone
 
 Every command takes --config (default: config.yaml beside this file).
@@ -28,7 +30,7 @@ from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.logs import configure_logging
 from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
-from actors.views import plain, portfolio_json
+from actors.views import plain, portfolio_json, portfolio_text
 from messages import GetPortfolioState, GetProcessHealth, ProcessHealth
 
 RUNNER = Path(__file__).resolve()
@@ -184,11 +186,39 @@ def show_status(config: ServiceConfig, as_json: bool) -> int:
                 )
                 readiness = "ready" if answer["ready"] else "NOT READY"
                 print(f"{process}: pid {answer['pid']} {readiness}: {actors}")
-            print(f"portfolio: {json.dumps(state, sort_keys=True)}")
+            if state is None or "error" in state:
+                print(f"portfolio: {state and state['error']}")
+            else:
+                print(portfolio_text(state))
         down = any("error" in a for a in health.values())
         return EXIT_FAILED if down else EXIT_OK
     finally:
         context.destroy(linger=0)
+
+
+def replay_file(config: ServiceConfig, path: Path, as_json: bool, balances: list[str]) -> int:
+    """Run a trades export or a JSONL file through the books actors; print the final state."""
+    from actors.replay import ReplayFailed, run_replay
+    from actors.replay_input import ReplayInputError, parse_balance_option, read_replay_file
+    from kraken.names import KrakenNames
+
+    names = KrakenNames.bundled()
+    configure_logging(process="replay", level="WARNING", console=True)
+    try:
+        opening = [parse_balance_option(text, names=names) for text in balances]
+        messages = read_replay_file(
+            path, names=names, valuation_currency=config.accounting.valuation_currency
+        )
+        state = run_replay(config, messages, opening)
+    except (ReplayInputError, ReplayFailed, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    report = portfolio_json(state)
+    print(json.dumps(report, indent=2, sort_keys=True) if as_json else portfolio_text(report))
+    return EXIT_OK
 
 
 def serve_paper_exchange(config: ServiceConfig, port: int | None) -> int:
@@ -233,6 +263,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     status = commands.add_parser("status", help="the running group's state")
     status.add_argument("--json", action="store_true", help="as JSON")
+    replay = commands.add_parser("replay", help="the state a trades export or JSONL produces")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--json", action="store_true", help="as JSON")
+    replay.add_argument(
+        "--balance",
+        action="append",
+        default=[],
+        metavar="CUR=AMOUNT",
+        help="an opening balance (repeatable), e.g. USD=10000",
+    )
     paper = commands.add_parser("paper-exchange", help="run the paper exchange alone")
     paper.add_argument("--port", type=int, default=None)
     paper.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
@@ -266,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_paper_exchange(config, args.port)
     if args.command == "status":
         return show_status(config, args.json)
+    if args.command == "replay":
+        return replay_file(config, args.file, args.json, args.balance)
     return run_group(config, config_path, args.duration)
 
 

@@ -71,3 +71,37 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
         "prices": {},
         "reconciliation": {},
     }
+
+
+def _short(text: str | None, places: int = 8) -> str:
+    if text is None:
+        return "-"
+    value = Decimal(text)
+    return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():f}"
+
+
+def portfolio_text(state: dict[str, Any]) -> str:
+    """The JSON form as a readable table (amounts shown to 8 decimals; JSON keeps them all)."""
+    lines = [
+        f"portfolio at seq {state['seq']}, as of {state['as_of']} "
+        f"(valuation currency {state['valuation_currency']})",
+        f"  equity: {_short(state['equity'], 2) if state['equity'] is not None else 'unpriced'}",
+        "  cash:",
+    ]
+    for currency, amount in state["cash"].items():
+        lines.append(f"    {currency:<6} {_short(amount):>20}")
+    lines.append("  positions:")
+    header = ("asset", "quantity", "average cost", "realized P&L", "fees", "market value")
+    lines.append("    {:<6} {:>18} {:>16} {:>16} {:>12} {:>14}".format(*header))
+    for asset, p in state["positions"].items():
+        lines.append(
+            "    {:<6} {:>18} {:>16} {:>16} {:>12} {:>14}".format(
+                asset,
+                _short(p["quantity"]),
+                _short(p["average_cost"], 2),
+                _short(p["realized_pnl"], 2),
+                _short(p["fees"], 2),
+                _short(p["market_value"], 2),
+            )
+        )
+    return "\n".join(lines)
