@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from actors.config import decimal_context
 from actors.core.accounting import CashLedger
 from actors.journal_follower import JournalFollower
 from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
@@ -20,21 +19,10 @@ from messages.base import Message
 class CashActor(JournalFollower):
     """Owns the cash balances."""
 
+    ledger_class = CashLedger
+
     def follower_sockets(self) -> Iterable[SocketSpec]:
         return (Publish("cash.events"), Serve("cash.query"))
-
-    def started(self) -> None:
-        accounting = self.config.accounting
-        self.ledger = CashLedger(
-            cash_currencies=accounting.cash_currencies,
-            valuation_currency=accounting.valuation_currency,
-            context=decimal_context(self.config),
-        )
-        super().started()
-
-    @property
-    def seq(self) -> int:
-        return self.ledger.seq
 
     def restore(self, seq: int, state: Message) -> None:
         assert isinstance(state, CashState)

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from actors.config import decimal_context
+from actors.core.accounting import CashLedger, PositionLedger
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -68,6 +70,8 @@ class JournalFollower(ServiceActor):
     snapshot_every_events = 1000
     catch_up_interval_seconds = 1.0
     replay_batch = 1000
+    ledger_class: type[CashLedger] | type[PositionLedger]
+    """The pure fold this actor owns (its `seq` is the follower's)."""
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
         """The sockets of the concrete follower (override)."""
@@ -80,12 +84,12 @@ class JournalFollower(ServiceActor):
             *self.follower_sockets(),
         )
 
-    # -- what a concrete follower provides -----------------------------------------------------
     @property
     def seq(self) -> int:
-        """The seq of the last event applied (override)."""
-        raise NotImplementedError
+        """The seq of the last event applied."""
+        return self.ledger.seq
 
+    # -- what a concrete follower provides -----------------------------------------------------
     def restore(self, seq: int, state: Message) -> None:
         """Take a saved state (override)."""
         raise NotImplementedError
@@ -100,6 +104,12 @@ class JournalFollower(ServiceActor):
 
     # -- the shell -------------------------------------------------------------------------
     def started(self) -> None:
+        accounting = self.config.accounting
+        self.ledger = self.ledger_class(
+            cash_currencies=accounting.cash_currencies,
+            valuation_currency=accounting.valuation_currency,
+            context=decimal_context(self.config),
+        )
         self._store = SnapshotStore(self.config.run_dir / "state" / f"{self.name}.sqlite")
         saved = self._store.load(self.name)
         if saved is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from actors.config import decimal_context
 from actors.core.accounting import PositionBook, PositionLedger
 from actors.journal_follower import JournalFollower
 from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
@@ -38,21 +37,10 @@ def position_state(asset: str, book: PositionBook) -> PositionState:
 class PositionsActor(JournalFollower):
     """Owns the positions."""
 
+    ledger_class = PositionLedger
+
     def follower_sockets(self) -> Iterable[SocketSpec]:
         return (Publish("positions.events"), Serve("positions.query"))
-
-    def started(self) -> None:
-        accounting = self.config.accounting
-        self.ledger = PositionLedger(
-            cash_currencies=accounting.cash_currencies,
-            valuation_currency=accounting.valuation_currency,
-            context=decimal_context(self.config),
-        )
-        super().started()
-
-    @property
-    def seq(self) -> int:
-        return self.ledger.seq
 
     def restore(self, seq: int, state: Message) -> None:
         assert isinstance(state, PositionsState)

@@ -10,6 +10,7 @@ import pytest
 import zmq
 
 from actors.config import load_config
+from actors.replay import REPLAY_ACTORS, REPLAY_ENDPOINTS
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.host import ActorHost
 from messages import (
@@ -24,17 +25,8 @@ from messages import (
 )
 from tests.support.group import write_config
 
-BOOKS_ENDPOINTS = (
-    "journal.ingest",
-    "journal.events",
-    "journal.replay",
-    "cash.events",
-    "cash.query",
-    "positions.events",
-    "positions.query",
-    "portfolio.query",
-)
-BOOKS_ACTORS = ["journal", "cash", "positions", "portfolio"]
+BOOKS_ENDPOINTS = REPLAY_ENDPOINTS
+BOOKS_ACTORS = list(REPLAY_ACTORS)
 
 
 def books_config(tmp_path, scheme: str = "inproc"):
