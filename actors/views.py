@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from actors.risk import position_exposure
 from messages import PortfolioState
 from messages.base import Message
 
@@ -40,10 +41,15 @@ def iso_utc(ts_ns: int) -> str:
 
 
 def portfolio_json(state: PortfolioState) -> dict[str, Any]:
-    """The JSON form of the portfolio state (`status --json`, `replay --json`)."""
+    """The JSON form of the portfolio state (`status --json`, `replay --json`).
+
+    Exposure is what the risk actor judges by: |market value| of each position, or its cost
+    basis (|quantity| × average cost) where it is unpriced; `basis` says which.
+    """
     positions = {}
     exposure_total = Decimal(0)
     exposure: dict[str, str] = {}
+    priced = all(p.market_value is not None for p in state.positions.values())
     for asset, position in sorted(state.positions.items()):
         positions[asset] = {
             "quantity": str(position.quantity),
@@ -55,9 +61,9 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
             "fees": str(position.fees),
             "market_value": None if position.market_value is None else str(position.market_value),
         }
-        if position.market_value is not None:
-            exposure[asset] = str(abs(position.market_value))
-            exposure_total += abs(position.market_value)
+        amount = position_exposure(position)
+        exposure[asset] = str(amount)
+        exposure_total += amount
     return {
         "seq": state.seq,
         "as_of": iso_utc(state.as_of_ns),
@@ -66,7 +72,11 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
         "equity": None if state.equity is None else str(state.equity),
         "cash": {currency: str(amount) for currency, amount in sorted(state.cash.items())},
         "positions": positions,
-        "exposure": {"positions": exposure, "total": str(exposure_total)} if exposure else {},
+        "exposure": {
+            "positions": exposure,
+            "total": str(exposure_total),
+            "basis": "market value" if priced else "cost (some positions are unpriced)",
+        },
         "drawdown": {},
         "prices": {},
         "reconciliation": {},
