@@ -8,6 +8,7 @@ the event moves no cash), so readers can follow it in lockstep with the journal,
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from actors.core.accounting import CashLedger
 from actors.journal_follower import JournalFollower
@@ -34,9 +35,11 @@ class CashActor(JournalFollower):
             correlation_id="snapshot", seq=self.ledger.seq, balances=dict(self.ledger.balances)
         )
 
-    def apply(self, event: SequencedEvent) -> None:
-        changed = self.ledger.apply(event.seq, event.event)
-        self.publish("cash.events", CashChanged(seq=event.seq, balances=changed))
+    def fold(self, event: SequencedEvent) -> dict[str, Any]:
+        return self.ledger.apply(event.seq, event.event)
+
+    def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
+        self.publish("cash.events", CashChanged(first_seq=first_seq, seq=seq, balances=changed))
 
     @handles(GetCashState)
     def on_get_cash_state(self, request: GetCashState, inbound: Inbound | None) -> CashState:

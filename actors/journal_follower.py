@@ -98,8 +98,12 @@ class JournalFollower(ServiceActor):
         """The state to save (override)."""
         raise NotImplementedError
 
-    def apply(self, event: SequencedEvent) -> None:
-        """Fold one event whose seq is exactly `self.seq + 1` (override)."""
+    def fold(self, event: SequencedEvent) -> dict[str, Any]:
+        """Fold one event whose seq is exactly `self.seq + 1`; what it changed (override)."""
+        raise NotImplementedError
+
+    def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
+        """Tell readers what events `first_seq`..`seq` changed (override)."""
         raise NotImplementedError
 
     # -- the shell -------------------------------------------------------------------------
@@ -138,7 +142,7 @@ class JournalFollower(ServiceActor):
         if event.seq <= self.seq:
             return  # already applied (a replay overlapped the live stream)
         if event.seq == self.seq + 1 and not self._replaying:
-            self._apply_one(event)
+            self.publish_changes(event.seq, event.seq, self._apply_one(event))
             return
         self._catch_up()
 
@@ -149,11 +153,12 @@ class JournalFollower(ServiceActor):
             self._catch_up()
         self.schedule(self.catch_up_interval_seconds, _CatchUp())
 
-    def _apply_one(self, event: SequencedEvent) -> None:
-        self.apply(event)
+    def _apply_one(self, event: SequencedEvent) -> dict[str, Any]:
+        changed = self.fold(event)
         self._since_snapshot += 1
         if self._since_snapshot >= self.snapshot_every_events:
             self._save()
+        return changed
 
     def _catch_up(self) -> None:
         if self._replaying:
@@ -176,9 +181,13 @@ class JournalFollower(ServiceActor):
         if not isinstance(batch, EventBatch):
             self.log.warning("journal answered a replay with {}", type(batch).__name__)
             return
+        first_seq = self.seq + 1
+        changed: dict[str, Any] = {}
         for event in batch.events:
             if event.seq == self.seq + 1:
-                self._apply_one(event)
+                changed.update(self._apply_one(event))
+        if self.seq >= first_seq:  # one change message for the whole replayed range
+            self.publish_changes(first_seq, self.seq, changed)
         if not batch.complete or self.seq < batch.head_seq:
             self._catch_up()
 

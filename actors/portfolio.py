@@ -1,9 +1,10 @@
 """The portfolio actor: the read model that answers `GetPortfolioState`.
 
 It owns nothing of its own. It follows the cash and positions actors' change streams and
-keeps each part in lockstep: a part's change for journal event `seq` is applied only when
-the other part's change for that same `seq` is there too, so every snapshot it serves has
-every part at exactly one `seq`. A gap in a stream (a lost message, a restarted actor) is
+keeps each part in lockstep: a part's changes up to journal event `seq` are applied only when
+the other part can reach that same `seq` too, so every snapshot it serves has every part at
+exactly one `seq`. Changes come per event live and per replayed range while catching up; a
+range applies whole. A gap in a stream (a lost message, a restarted actor) is
 repaired by asking that actor for its full state; until both parts meet again at one seq,
 queries get the last consistent snapshot, never a mix.
 """
@@ -41,6 +42,9 @@ from messages import (
     PositionState,
 )
 
+MAX_PENDING_CHANGES = 10_000
+"""Changes queued for a part that is ahead of the other; past this, it resyncs in full."""
+
 
 class _Resync:
     """Timer message: check both parts are following, resync a silent one."""
@@ -53,28 +57,29 @@ class _Part:
     name: str
     values: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
-    pending: deque = field(default_factory=deque)  # (seq, changed) in seq order, > self.seq
+    pending: deque = field(default_factory=deque)  # (first, last, changed), contiguous ranges
     resyncing: bool = False
     synced: bool = False  # a full state has been taken at least once
 
     @property
     def received(self) -> int:
         """The highest seq this part can reach with what has arrived."""
-        return self.pending[-1][0] if self.pending else self.seq
+        return self.pending[-1][1] if self.pending else self.seq
 
-    def queue(self, seq: int, changed: dict[str, Any]) -> bool:
-        """Queue a change; False when it leaves a gap (the part needs a resync)."""
+    def queue(self, first_seq: int, seq: int, changed: dict[str, Any]) -> bool:
+        """Queue the changes of events first_seq..seq; False when that leaves a gap, or
+        when too much is queued (the part then needs a resync from the full state)."""
         if seq <= self.received:
             return True  # already have it
-        if seq != self.received + 1:
+        if first_seq != self.received + 1 or len(self.pending) >= MAX_PENDING_CHANGES:
             return False
-        self.pending.append((seq, changed))
+        self.pending.append((first_seq, seq, changed))
         return True
 
     def advance_to(self, target: int) -> None:
-        """Apply queued changes up to `target`."""
-        while self.pending and self.pending[0][0] <= target:
-            seq, changed = self.pending.popleft()
+        """Apply queued ranges that end at or before `target` (a range applies whole)."""
+        while self.pending and self.pending[0][1] <= target:
+            _, seq, changed = self.pending.popleft()
             self.values.update(changed)
             self.seq = seq
 
@@ -82,7 +87,7 @@ class _Part:
         """Take a full state at `seq`; drop queued changes it already covers."""
         self.values = dict(values)
         self.seq = seq
-        while self.pending and self.pending[0][0] <= seq:
+        while self.pending and self.pending[0][1] <= seq:
             self.pending.popleft()
         if self.pending and self.pending[0][0] != seq + 1:
             self.pending.clear()  # what is queued does not follow on: wait for more
@@ -117,16 +122,17 @@ class PortfolioActor(ServiceActor):
     @handles(CashChanged)
     def on_cash_changed(self, change: CashChanged, inbound: Inbound | None) -> None:
         """Queue a cash change; advance both parts in lockstep."""
-        self._follow(self.cash, change.seq, change.balances)
+        self._follow(self.cash, change.first_seq, change.seq, change.balances)
 
     @handles(PositionsChanged)
     def on_positions_changed(self, change: PositionsChanged, inbound: Inbound | None) -> None:
         """Queue a positions change; advance both parts in lockstep."""
-        self._follow(self.positions, change.seq, change.positions)
+        self._follow(self.positions, change.first_seq, change.seq, change.positions)
 
-    def _follow(self, part: _Part, seq: int, changed: dict[str, Any]) -> None:
+    def _follow(self, part: _Part, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self._last_change_at = time.monotonic()
-        if not part.queue(seq, changed):
+        if not part.queue(first_seq, seq, changed):
+            part.pending.clear()
             self._resync(part)
             return
         self._advance()

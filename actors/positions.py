@@ -7,6 +7,7 @@ it applies (empty when the event touches no position) and answers `GetPositionsS
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from actors.core.accounting import PositionBook, PositionLedger
 from actors.journal_follower import JournalFollower
@@ -61,12 +62,15 @@ class PositionsActor(JournalFollower):
     def current_state(self) -> PositionsState:
         return PositionsState(correlation_id="snapshot", seq=self.ledger.seq, positions=self._all())
 
-    def apply(self, event: SequencedEvent) -> None:
-        changed = self.ledger.apply(event.seq, event.event)
+    def fold(self, event: SequencedEvent) -> dict[str, Any]:
+        return self.ledger.apply(event.seq, event.event)
+
+    def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self.publish(
             "positions.events",
             PositionsChanged(
-                seq=event.seq,
+                first_seq=first_seq,
+                seq=seq,
                 positions={asset: position_state(asset, book) for asset, book in changed.items()},
             ),
         )

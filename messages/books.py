@@ -20,22 +20,27 @@ __all__ = [
 
 @message
 class CashChanged(Message):
-    """The cash actor applied journal event `seq`: the balances it changed (maybe none).
+    """The cash actor applied journal events `first_seq`..`seq`: the balances they changed.
 
-    One is published for every seq, so a reader can keep cash in lockstep with the journal.
+    Live, one is published per event (`first_seq == seq`); while catching up, one per replayed
+    batch. Consecutive messages cover consecutive ranges, so a reader can keep cash in
+    lockstep with the journal and see every gap.
     """
 
+    first_seq: Annotated[int, Positive]
     seq: Annotated[int, Positive]
     balances: dict[str, Decimal]
 
 
 @message
 class PositionsChanged(Message):
-    """The positions actor applied journal event `seq`: the positions it changed (maybe none).
+    """The positions actor applied journal events `first_seq`..`seq`: the positions changed.
 
-    Market value and unrealized P&L are None here: the positions actor does not price.
+    Published like `CashChanged`. Market value and unrealized P&L are None here: the
+    positions actor does not price.
     """
 
+    first_seq: Annotated[int, Positive]
     seq: Annotated[int, Positive]
     positions: dict[str, PositionState]
 
