@@ -86,7 +86,7 @@ def _percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def _raw(address: str, round_trips: int, messages: int, payload: bytes) -> dict:
+def raw_pyzmq(address: str, round_trips: int, messages: int, payload: bytes) -> dict:
     ready = multiprocessing.Event()
     server = multiprocessing.Process(target=_raw_server, args=(address, ready), daemon=True)
     server.start()
@@ -172,7 +172,9 @@ def main() -> int:
     assert decode(payload)
     with tempfile.TemporaryDirectory(prefix="bench-transport-") as tmp:
         tmp_path = Path(tmp)
-        raw = _raw(f"ipc://{tmp_path}/raw.sock", args.round_trips, args.messages, encode(REPORT))
+        raw = raw_pyzmq(
+            f"ipc://{tmp_path}/raw.sock", args.round_trips, args.messages, encode(REPORT)
+        )
         classes = {"sink": "bench.actors:SinkActor"}
         path = write_config(
             tmp_path,
