@@ -41,7 +41,7 @@ class CashActor(JournalFollower):
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self.publish("cash.events", CashChanged(first_seq=first_seq, seq=seq, balances=changed))
 
-    @handles(GetCashState)
+    @handles(GetCashState, on="cash.query")
     def on_get_cash_state(self, request: GetCashState, inbound: Inbound | None) -> CashState:
         """Every balance at the current seq."""
         return CashState(

@@ -217,7 +217,7 @@ class JournalActor(ServiceActor):
                 self._commit_batch()
 
     # -- ingest -----------------------------------------------------------------------------
-    @handles(ExecutionReport, Transfer)
+    @handles(ExecutionReport, Transfer, on=INGEST_ENDPOINT)
     def on_event(
         self, event: JournalEvent, inbound: Inbound | None
     ) -> Acknowledgement | DeliveryRefused | ErrorReply | None:
@@ -316,7 +316,7 @@ class JournalActor(ServiceActor):
                 self.reply(answer.inbound, failure)
 
     # -- replay -----------------------------------------------------------------------------
-    @handles(ReplayEvents)
+    @handles(ReplayEvents, on=REPLAY_ENDPOINT)
     def on_replay(self, request: ReplayEvents, inbound: Inbound | None) -> EventBatch:
         """The committed events from `from_seq` on, up to `to_seq` (or the head), bounded.
 

@@ -135,7 +135,7 @@ class JournalFollower(ServiceActor):
         self._store.save(self.name, self.seq, self.current_state())
         self._since_snapshot = 0
 
-    @handles(SequencedEvent)
+    @handles(SequencedEvent, on="journal.events")
     def on_sequenced_event(self, event: SequencedEvent, inbound: Inbound | None) -> None:
         """Apply the next event; on a gap, catch up by replay."""
         self._last_event_at = time.monotonic()

@@ -119,12 +119,12 @@ class PortfolioActor(ServiceActor):
         self.schedule(self.resync_interval_seconds, _Resync())
 
     # -- following ------------------------------------------------------------------------------
-    @handles(CashChanged)
+    @handles(CashChanged, on="cash.events")
     def on_cash_changed(self, change: CashChanged, inbound: Inbound | None) -> None:
         """Queue a cash change; advance both parts in lockstep."""
         self._follow(self.cash, change.first_seq, change.seq, change.balances)
 
-    @handles(PositionsChanged)
+    @handles(PositionsChanged, on="positions.events")
     def on_positions_changed(self, change: PositionsChanged, inbound: Inbound | None) -> None:
         """Queue a positions change; advance both parts in lockstep."""
         self._follow(self.positions, change.first_seq, change.seq, change.positions)
@@ -212,7 +212,7 @@ class PortfolioActor(ServiceActor):
             self._snapshot_seq = self.cash.seq
         return self._snapshot
 
-    @handles(GetPortfolioState)
+    @handles(GetPortfolioState, on="portfolio.query")
     def on_get_portfolio_state(
         self, request: GetPortfolioState, inbound: Inbound | None
     ) -> PortfolioState | ErrorReply:

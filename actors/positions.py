@@ -75,7 +75,7 @@ class PositionsActor(JournalFollower):
             ),
         )
 
-    @handles(GetPositionsState)
+    @handles(GetPositionsState, on="positions.query")
     def on_get_positions_state(
         self, request: GetPositionsState, inbound: Inbound | None
     ) -> PositionsState:

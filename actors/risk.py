@@ -118,7 +118,7 @@ class RiskActor(ServiceActor):
     def _poll_failed(self, failure: RequestFailed) -> None:
         self.polling = False
 
-    @handles(CheckOrder)
+    @handles(CheckOrder, on="risk.query")
     def on_check_order(self, order: CheckOrder, inbound: Inbound | None) -> RiskDecision:
         """Approve or deny, fail closed."""
         risk = self.config.risk

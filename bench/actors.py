@@ -18,11 +18,11 @@ class SinkActor(ServiceActor):
     def started(self) -> None:
         self.received = 0
 
-    @handles(ExecutionReport)
+    @handles(ExecutionReport, on="bench.sink")
     def on_report(self, report: ExecutionReport, inbound: Inbound | None) -> None:
         self.received += 1
 
-    @handles(GetPortfolioState)
+    @handles(GetPortfolioState, on="bench.sink")
     def on_count(self, request: GetPortfolioState, inbound: Inbound | None) -> PortfolioState:
         return PortfolioState(
             correlation_id=request.correlation_id,

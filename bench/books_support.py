@@ -366,7 +366,7 @@ class FillSenderActor(ServiceActor):
         self._last_ack_ns = 0
 
     # -- requests ---------------------------------------------------------------------------
-    @handles(Ping)
+    @handles(Ping, on=SENDER_ENDPOINT)
     def on_ping(self, ping: Ping, inbound: Inbound | None) -> Pong:
         """A command (`bench:...`) is run once per serial; any other Ping is a liveness ping."""
         if ping.correlation_id.startswith(COMMAND_PREFIX):
@@ -380,7 +380,7 @@ class FillSenderActor(ServiceActor):
             return answer
         return self._pong(ping)
 
-    @handles(GetPortfolioState)
+    @handles(GetPortfolioState, on=SENDER_ENDPOINT)
     def on_status(self, request: GetPortfolioState, inbound: Inbound | None) -> PortfolioState:
         """The sender's counters (see `SenderStatus`)."""
         return self.status().as_state(request.correlation_id)

@@ -3,7 +3,10 @@
 An actor declares its sockets (`Serve`, `Publish`, `Subscribe`, `Connect`) by endpoint name;
 the runtime binds or connects them from config in the actor's own thread, decodes what
 arrives, and dispatches each message to the handler registered for its type with
-`@handles(...)`. Handlers see typed messages only, never a socket. Three patterns are built in:
+`@handles(..., on=...)`. A handler takes messages only from the sockets it names in `on`
+(and always from the actor itself: timers, tells); a message of the right type on another
+socket is refused, so nobody can inject a journal event through a query endpoint. Handlers
+see typed messages only, never a socket. Three patterns are built in:
 
 - request / reply: a request on a `Serve` socket gets the handler's return value as reply;
   `request()` asks another actor from inside an actor without blocking its mailbox (timeout,
@@ -107,11 +110,17 @@ class StartupReport:
         return cls(done=threading.Event())
 
 
-def handles(*message_types: type) -> Callable:
-    """Mark a method `(self, message, inbound)` as the handler of these message types."""
+def handles(*message_types: type, on: str | Iterable[str] = ()) -> Callable:
+    """Mark a method `(self, message, inbound)` as the handler of these message types.
+
+    `on` names the endpoints (as in `sockets()`) the messages may arrive on; without it the
+    handler serves the actor itself only (timers, `tell`, `ask`).
+    """
+    endpoints = frozenset((on,) if isinstance(on, str) else on)
 
     def mark(method: Callable) -> Callable:
         method._handles = message_types  # type: ignore[attr-defined]
+        method._handles_on = endpoints  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -139,16 +148,16 @@ class _PendingRequest:
 class ServiceActor(pykka.ThreadingActor):
     """Base class: sockets from config, typed dispatch, counters, the three patterns."""
 
-    _handler_table: ClassVar[dict[type, Callable]] = {}
+    _handler_table: ClassVar[dict[type, tuple[Callable, frozenset[str]]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        table: dict[type, Callable] = {}
+        table: dict[type, tuple[Callable, frozenset[str]]] = {}
         for base in reversed(cls.__mro__[1:]):
             table.update(getattr(base, "_handler_table", {}))
         for attribute in cls.__dict__.values():
             for message_type in getattr(attribute, "_handles", ()):
-                table[message_type] = attribute
+                table[message_type] = (attribute, attribute._handles_on)
         cls._handler_table = table
 
     @staticmethod
@@ -291,12 +300,17 @@ class ServiceActor(pykka.ThreadingActor):
         self._dispatch(message, Inbound(received.socket, route))
 
     def _dispatch(self, message: Any, inbound: Inbound | None) -> Any:
-        handler = self._handler_table.get(type(message))
-        if handler is None:
-            if isinstance(message, Ping):
-                return self._answer(self._pong(message), inbound)
-            self.failed += 1
+        entry = self._handler_table.get(type(message))
+        if entry is None and isinstance(message, Ping):
+            return self._answer(self._pong(message), inbound)
+        if entry is None:
             detail = f"{self.name} does not handle {type(message).__name__}"
+        elif inbound is not None and inbound.socket.split("#")[0] not in entry[1]:
+            detail = f"{self.name} does not take {type(message).__name__} on {inbound.socket}"
+        else:
+            detail = None
+        if detail is not None:
+            self.failed += 1
             self.log.warning("refused: {}", detail)
             return self._answer(
                 ErrorReply(
@@ -307,7 +321,7 @@ class ServiceActor(pykka.ThreadingActor):
                 inbound,
             )
         try:
-            result = handler(self, message, inbound)
+            result = entry[0](self, message, inbound)  # type: ignore[index]
         except Exception as exc:
             self.failed += 1
             self.log.opt(exception=exc).error(

@@ -48,7 +48,10 @@ class CurveKeys:
 
 def _apply_options(sock: zmq.Socket, transport: TransportSettings) -> None:
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.MAXMSGSIZE, transport.max_frame_bytes)
+    # ZeroMQ drops the whole connection on a message over MAXMSGSIZE, silently; the limit
+    # here is only the last guard against memory exhaustion. Frames between the configured
+    # size and this reach the codec, which refuses them with an answer and a count.
+    sock.setsockopt(zmq.MAXMSGSIZE, 2 * transport.max_frame_bytes + 4096)
     sock.setsockopt(zmq.SNDHWM, transport.high_water_mark)
     sock.setsockopt(zmq.RCVHWM, transport.high_water_mark)
 

@@ -96,7 +96,7 @@ class RecordingJournal(ServiceActor):
         self.arrivals: Counter[str] = Counter()
         self.hold_back = 0
 
-    @handles(ExecutionReport)
+    @handles(ExecutionReport, on="journal.ingest")
     def on_report(self, report: ExecutionReport, inbound: Inbound | None):
         self.arrivals[report.exec_id] += 1
         if self.arrivals[report.exec_id] <= self.hold_back:
@@ -135,7 +135,7 @@ class StubRisk(ServiceActor):
         self.mode = "approve"
         self.checks: list[CheckOrder] = []
 
-    @handles(CheckOrder)
+    @handles(CheckOrder, on="risk.query")
     def on_check(self, check: CheckOrder, inbound: Inbound | None):
         self.checks.append(check)
         if self.mode == "silent":

@@ -19,7 +19,7 @@ import pytest
 import zmq
 
 from actors.config import load_config
-from actors.journal import JournalActor
+from actors.journal import INGEST_ENDPOINT, JournalActor
 from actors.journal_store import JournalStore, JournalStoreError
 from actors.runtime.actor import Inbound, handles
 from actors.runtime.client import RequestClient
@@ -95,7 +95,7 @@ class GatedJournal(JournalActor):
         hold.holding.set()
         hold.release.wait(timeout=5)
 
-    @handles(ExecutionReport, Transfer)
+    @handles(ExecutionReport, Transfer, on=INGEST_ENDPOINT)
     def on_event(self, event, inbound: Inbound | None):
         answer = super().on_event(event, inbound)
         hold = type(self).pause_after.pop(getattr(event, type(event).delivery_key), None)

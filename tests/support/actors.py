@@ -55,7 +55,7 @@ class IngestActor(ServiceActor):
         self.events: list[SequencedEvent] = []
         self.seq_of: dict[str, int] = {}
 
-    @handles(ExecutionReport)
+    @handles(ExecutionReport, on="test.ingest")
     def on_report(self, report: ExecutionReport, inbound: Inbound | None) -> Acknowledgement:
         if report.pair == "BOOM/USD":
             raise ValueError("this pair makes the handler fail")
@@ -68,7 +68,7 @@ class IngestActor(ServiceActor):
         self.publish("test.events", event)
         return Acknowledgement(key=report.exec_id, seq=event.seq, duplicate=False)
 
-    @handles(ReplayEvents)
+    @handles(ReplayEvents, on="test.ingest")  # test.replay is its address too
     def on_replay(self, request: ReplayEvents, inbound: Inbound | None) -> EventBatch:
         first = request.from_seq - 1
         last = len(self.events) if request.to_seq is None else request.to_seq
@@ -80,7 +80,7 @@ class IngestActor(ServiceActor):
             complete=first + len(chosen) >= last,
         )
 
-    @handles(GetPortfolioState)
+    @handles(GetPortfolioState, on="test.ingest")
     def on_state(self, request: GetPortfolioState, inbound: Inbound | None) -> PortfolioState:
         return _state(request.correlation_id, len(self.events))
 
@@ -106,7 +106,7 @@ class FollowerActor(ServiceActor):
         self._ask_replay()
         self.schedule(0.2, _CatchUp())
 
-    @handles(SequencedEvent)
+    @handles(SequencedEvent, on="test.events")
     def on_event(self, event: SequencedEvent, inbound: Inbound | None) -> None:
         if event.seq == self.seq + 1:
             self.seq = event.seq
@@ -139,11 +139,11 @@ class FollowerActor(ServiceActor):
         self.replaying = False
         self.replay_failures += 1
 
-    @handles(GetPortfolioState)
+    @handles(GetPortfolioState, on="follower.query")
     def on_state(self, request: GetPortfolioState, inbound: Inbound | None) -> PortfolioState:
         return _state(request.correlation_id, self.seq)
 
-    @handles(ReplayEvents)
+    @handles(ReplayEvents, on="follower.query")
     def on_forget(self, request: ReplayEvents, inbound: Inbound | None) -> PortfolioState:
         """Tests use this to make the follower lose events from `from_seq` on (a gap)."""
         self.seq = request.from_seq - 1
@@ -159,7 +159,7 @@ class FeederActor(ServiceActor):
     def started(self) -> None:
         self.acknowledged_count = 0
 
-    @handles(ExecutionReport)
+    @handles(ExecutionReport, on="feeder.control")
     def on_report(self, report: ExecutionReport, inbound: Inbound | None) -> Acknowledgement:
         self.send_reliable("test.ingest", report)
         return Acknowledgement(key=report.exec_id, seq=None, duplicate=False)
@@ -167,7 +167,7 @@ class FeederActor(ServiceActor):
     def acknowledged(self, endpoint: str, ack: Acknowledgement, message: object) -> None:
         self.acknowledged_count += 1
 
-    @handles(GetPortfolioState)
+    @handles(GetPortfolioState, on="feeder.control")
     def on_state(self, request: GetPortfolioState, inbound: Inbound | None) -> PortfolioState:
         # seq carries how many reliable sends are acknowledged; equity how many still wait
         state = _state(request.correlation_id, self.acknowledged_count)
