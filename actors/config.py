@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -122,6 +123,33 @@ class RiskSettings:
     max_state_age_ms: int = 2000
     max_position_exposure: Decimal = Decimal("50000")
     max_total_exposure: Decimal = Decimal("150000")
+    max_total_drawdown_pct: Decimal | None = Decimal("20")
+    max_daily_drawdown_pct: Decimal | None = Decimal("5")
+    max_weekly_drawdown_pct: Decimal | None = Decimal("10")
+    deny_on_stale_prices: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PricesSettings:
+    """The prices actor: which pairs it reads, how often, and how prices value holdings."""
+
+    interval_seconds: float = 1.0
+    pairs: tuple[str, ...] = ("XBT/USD", "ETH/USD", "SOL/USD", "USDT/USD", "XDG/USD", "ETH/XBT")
+    max_age_seconds: float = 10.0
+    bridges: tuple[str, ...] = ("USD", "XBT", "USDT")
+    mode: Literal["bid_ask", "mid", "last"] = "bid_ask"
+    retry_max_seconds: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrawdownSettingsConfig:
+    """The drawdown actor: window resets, how often it marks equity, where it keeps state."""
+
+    daily_reset_hour: int = 0
+    timezone: str = "UTC"
+    weekly_reset_weekday: int = 0
+    mark_interval_seconds: float = 1.0
+    database: Path = Path("{run_dir}/state/drawdown.sqlite")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +167,8 @@ class ServiceConfig:
     journal: JournalSettings = field(default_factory=JournalSettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
+    prices: PricesSettings = field(default_factory=PricesSettings)
+    drawdown: DrawdownSettingsConfig = field(default_factory=DrawdownSettingsConfig)
     source: Path | None = None
 
     @property
@@ -192,6 +222,26 @@ def _check_endpoint(name: str, address: str, transport: TransportSettings) -> No
             )
 
 
+def _check_drawdown(config: ServiceConfig) -> None:
+    settings = config.drawdown
+    if not 0 <= settings.daily_reset_hour <= 23:
+        raise ConfigError("drawdown.daily_reset_hour", "must be 0..23")
+    if not 0 <= settings.weekly_reset_weekday <= 6:
+        raise ConfigError("drawdown.weekly_reset_weekday", "must be 0 (Monday) .. 6 (Sunday)")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("drawdown.timezone", f"unknown time zone {settings.timezone!r}") from None
+    for key in ("max_total_drawdown_pct", "max_daily_drawdown_pct", "max_weekly_drawdown_pct"):
+        limit = getattr(config.risk, key)
+        if limit is not None and not (limit.is_finite() and limit > 0):
+            raise ConfigError(f"risk.{key}", f"must be a percentage > 0 or null, got {limit}")
+    if config.prices.max_age_seconds <= 0:
+        raise ConfigError("prices.max_age_seconds", "must be > 0")
+    if config.prices.interval_seconds <= 0:
+        raise ConfigError("prices.interval_seconds", "must be > 0")
+
+
 def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) -> ServiceConfig:
     """Validate a parsed config mapping and resolve its paths against `base_dir`."""
     if not isinstance(raw, Mapping):
@@ -220,6 +270,8 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
     exchange = replace(config.exchange, key_file=resolve(config.exchange.key_file), paper=paper)
     journal = replace(config.journal, database=resolve(config.journal.database))
     execution = replace(config.execution, state_file=resolve(config.execution.state_file))
+    drawdown = replace(config.drawdown, database=resolve(config.drawdown.database))
+    _check_drawdown(config)
     endpoints = {
         name: address.replace("{run_dir}", str(run_dir))
         for name, address in config.endpoints.items()
@@ -253,6 +305,7 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
         exchange=exchange,
         journal=journal,
         execution=execution,
+        drawdown=drawdown,
         endpoints=endpoints,
         source=source,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.config import decimal_context
-from actors.core.accounting import CashLedger, PositionLedger
+from actors.core.accounting import BooksLedger, CashLedger, PositionLedger
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -70,7 +70,7 @@ class JournalFollower(ServiceActor):
     snapshot_every_events = 1000
     catch_up_interval_seconds = 1.0
     replay_batch = 1000
-    ledger_class: type[CashLedger] | type[PositionLedger]
+    ledger_class: type[CashLedger] | type[PositionLedger] | type[BooksLedger]
     """The pure fold this actor owns (its `seq` is the follower's)."""
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
@@ -106,6 +106,10 @@ class JournalFollower(ServiceActor):
         """Tell readers what events `first_seq`..`seq` changed (override)."""
         raise NotImplementedError
 
+    def snapshot_path(self) -> Path:
+        """The SQLite file the follower's snapshots go to (override to move it)."""
+        return self.config.run_dir / "state" / f"{self.name}.sqlite"
+
     # -- the shell -------------------------------------------------------------------------
     def started(self) -> None:
         accounting = self.config.accounting
@@ -114,7 +118,7 @@ class JournalFollower(ServiceActor):
             valuation_currency=accounting.valuation_currency,
             context=decimal_context(self.config),
         )
-        self._store = SnapshotStore(self.config.run_dir / "state" / f"{self.name}.sqlite")
+        self._store = SnapshotStore(self.snapshot_path())
         saved = self._store.load(self.name)
         if saved is not None:
             self.restore(*saved)
@@ -130,6 +134,10 @@ class JournalFollower(ServiceActor):
         if store is not None:
             self._save()
             store.close()
+
+    def save_snapshot(self) -> None:
+        """Save the state now (its seq and every part of it together)."""
+        self._save()
 
     def _save(self) -> None:
         self._store.save(self.name, self.seq, self.current_state())

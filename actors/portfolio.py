@@ -1,12 +1,20 @@
 """The portfolio actor: the read model that answers `GetPortfolioState`.
 
-It owns nothing of its own. It follows the cash and positions actors' change streams and
-keeps each part in lockstep: a part's changes up to journal event `seq` are applied only when
-the other part can reach that same `seq` too, so every snapshot it serves has every part at
-exactly one `seq`. Changes come per event live and per replayed range while catching up; a
-range applies whole. A gap in a stream (a lost message, a restarted actor) is
-repaired by asking that actor for its full state; until both parts meet again at one seq,
-queries get the last consistent snapshot, never a mix.
+It owns nothing of its own. It follows the cash and positions actors' change streams (and
+the drawdown actor's, when the group has one) and keeps each part in lockstep: a part's
+changes up to journal event `seq` are applied only when every other part can reach that same
+`seq` too, so every snapshot it serves has every part at exactly one `seq`. Changes come per
+event live and per replayed range while catching up; a range applies whole. A gap in a
+stream (a lost message, a restarted actor) is repaired by asking that actor for its full
+state; until the parts meet again at one seq, queries get the last consistent snapshot,
+never a mix.
+
+When the group has a prices actor, the portfolio follows its quotes (latest wins) and values
+the snapshot at the moment it answers, with `actors.core.valuation` (the same module the
+drawdown actor marks with): market value and unrealized P&L per position, equity, the age of
+every price, and which holdings are stale or unpriced. Drawdown is shown against the
+snapshot's own equity: each window's peak from the drawdown actor at the same seq, in the
+window that contains the answer's time (a reset since the last mark already shows).
 """
 
 from __future__ import annotations
@@ -14,10 +22,21 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from actors.config import decimal_context
+from actors.core.accounting import PositionBook
+from actors.core.conversion import PriceBook
+from actors.core.drawdown import Window, drawdowns, mark
+from actors.core.valuation import Valuation, value_portfolio
+from actors.drawdown import (
+    figures_state,
+    limits_of,
+    settings_of,
+    with_quotes,
+)
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -31,15 +50,24 @@ from actors.runtime.actor import (
 from messages import (
     CashChanged,
     CashState,
+    DrawdownChanged,
+    DrawdownFigures,
+    DrawdownReport,
+    DrawdownView,
     ErrorCode,
     ErrorReply,
     GetCashState,
+    GetDrawdownState,
     GetPortfolioState,
     GetPositionsState,
+    GetPrices,
     PortfolioState,
     PositionsChanged,
     PositionsState,
     PositionState,
+    PricesState,
+    PricesUpdated,
+    PriceView,
 )
 
 MAX_PENDING_CHANGES = 10_000
@@ -93,41 +121,95 @@ class _Part:
             self.pending.clear()  # what is queued does not follow on: wait for more
 
 
+NS_PER_SECOND = 1_000_000_000
+
+
+def in_group(config: Any, actor: str) -> bool:
+    """Whether some process of the group hosts `actor`."""
+    return any(actor in process.actors for process in config.processes.values())
+
+
 class PortfolioActor(ServiceActor):
     """Serves the portfolio state on `portfolio.query` (request/reply)."""
 
     resync_interval_seconds = 1.0
+    event_clock = False
+    """Replay: "now" is the latest event time seen (quotes, marks), not the wall clock."""
 
     def sockets(self) -> Iterable[SocketSpec]:
-        return (
+        specs: list[SocketSpec] = [
             Subscribe("cash.events"),
             Subscribe("positions.events"),
             Connect("cash.query"),
             Connect("positions.query"),
-            Serve("portfolio.query"),
-        )
+        ]
+        if in_group(self.config, "prices"):
+            specs += [Subscribe("prices.events"), Connect("prices.query")]
+        if in_group(self.config, "drawdown"):
+            specs += [Subscribe("drawdown.events"), Connect("drawdown.query")]
+        return (*specs, Serve("portfolio.query"))
+
+    def clock(self) -> int:
+        """Now, integer ns since the epoch (UTC)."""
+        return time.time_ns()
 
     def started(self) -> None:
+        self.context = decimal_context(self.config)
         self.cash = _Part("cash")
         self.positions = _Part("positions")
+        self.drawdown: _Part | None = None
+        self.parts = [self.cash, self.positions]
+        if in_group(self.config, "drawdown"):
+            self.drawdown = _Part("drawdown")
+            self.parts.append(self.drawdown)
+            self.drawdown_settings = settings_of(self.config)
+            self.drawdown_limits = limits_of(self.config)
+        self.follows_prices = in_group(self.config, "prices")
+        self.prices = PriceBook()
+        self.newest_quote_ns = 0
+        self._max_age_ns = int(self.config.prices.max_age_seconds * NS_PER_SECOND)
         self._snapshot: PortfolioState | None = None
+        self._snapshot_figures: DrawdownFigures | None = None
         self._snapshot_seq = -1
         self._last_change_at = time.monotonic()
-        self._confirmed_at_ns = time.time_ns()
-        self._resync(self.cash)
-        self._resync(self.positions)
+        self._confirmed_at_ns = self.clock()
+        for part in self.parts:
+            self._resync(part)
+        self._ask_prices()
         self.schedule(self.resync_interval_seconds, _Resync())
 
     # -- following ------------------------------------------------------------------------------
     @handles(CashChanged, on="cash.events")
     def on_cash_changed(self, change: CashChanged, inbound: Inbound | None) -> None:
-        """Queue a cash change; advance both parts in lockstep."""
+        """Queue a cash change; advance every part in lockstep."""
         self._follow(self.cash, change.first_seq, change.seq, change.balances)
 
     @handles(PositionsChanged, on="positions.events")
     def on_positions_changed(self, change: PositionsChanged, inbound: Inbound | None) -> None:
-        """Queue a positions change; advance both parts in lockstep."""
+        """Queue a positions change; advance every part in lockstep."""
         self._follow(self.positions, change.first_seq, change.seq, change.positions)
+
+    @handles(DrawdownChanged, on="drawdown.events")
+    def on_drawdown_changed(self, change: DrawdownChanged, inbound: Inbound | None) -> None:
+        """Queue the drawdown figures of a journal range, or replace those at a seq (a mark
+        between events)."""
+        part = self.drawdown
+        if part is None:
+            return
+        values = {"figures": change.figures}
+        if change.first_seq <= change.seq:
+            self._follow(part, change.first_seq, change.seq, values)
+            return
+        self._last_change_at = time.monotonic()
+        if change.seq > part.received:
+            self._resync(part)  # a gap before this mark
+        elif change.seq == part.received:
+            if part.pending:
+                first, last, _ = part.pending[-1]
+                part.pending[-1] = (first, last, values)
+            else:
+                part.values = values
+                self._snapshot_seq = -1  # same seq, new figures: rebuild the snapshot
 
     def _follow(self, part: _Part, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self._last_change_at = time.monotonic()
@@ -138,17 +220,44 @@ class PortfolioActor(ServiceActor):
         self._advance()
 
     def _advance(self) -> None:
-        target = min(self.cash.received, self.positions.received)
-        self.cash.advance_to(target)
-        self.positions.advance_to(target)
-        self._confirmed_at_ns = time.time_ns()
+        target = min(part.received for part in self.parts)
+        for part in self.parts:
+            part.advance_to(target)
+        self._confirmed_at_ns = self.clock()
+
+    @handles(PricesUpdated, on="prices.events")
+    def on_prices_updated(self, update: PricesUpdated, inbound: Inbound | None) -> None:
+        """Take the quotes (latest wins)."""
+        self._take_quotes(update.quotes)
+
+    def _take_quotes(self, quotes: Any) -> None:
+        try:
+            self.prices, newest = with_quotes(self.prices, quotes)
+        except ValueError as exc:
+            self.failed += 1
+            self.log.warning("refused quotes: {}", exc)
+            return
+        self.newest_quote_ns = max(self.newest_quote_ns, newest)
+
+    def _ask_prices(self) -> None:
+        if not self.follows_prices:
+            return
+        self.request(
+            "prices.query",
+            GetPrices(correlation_id=self.next_correlation_id()),
+            on_reply=lambda answer: (
+                self._take_quotes(answer.quotes) if isinstance(answer, PricesState) else None
+            ),
+            on_failure=lambda failure: None,
+        )
 
     @handles(_Resync)
     def on_resync_tick(self, tick: _Resync, inbound: Inbound | None) -> None:
-        """When the streams are quiet, make sure both parts caught up with their actors."""
+        """When the streams are quiet, make sure every part caught up with its actor."""
         if time.monotonic() - self._last_change_at >= self.resync_interval_seconds:
-            self._resync(self.cash)
-            self._resync(self.positions)
+            for part in self.parts:
+                self._resync(part)
+            self._ask_prices()
         self.schedule(self.resync_interval_seconds, _Resync())
 
     def _resync(self, part: _Part) -> None:
@@ -158,9 +267,12 @@ class PortfolioActor(ServiceActor):
         if part is self.cash:
             request: Any = GetCashState(correlation_id=self.next_correlation_id())
             endpoint = "cash.query"
-        else:
+        elif part is self.positions:
             request = GetPositionsState(correlation_id=self.next_correlation_id())
             endpoint = "positions.query"
+        else:
+            request = GetDrawdownState(correlation_id=self.next_correlation_id())
+            endpoint = "drawdown.query"
         self.request(
             endpoint,
             request,
@@ -175,11 +287,14 @@ class PortfolioActor(ServiceActor):
                 values: dict[str, Any] = dict(state.balances)
             elif isinstance(state, PositionsState):
                 values = dict(state.positions)
+            elif isinstance(state, DrawdownReport):
+                values = {"figures": state.figures}
             else:
                 self.log.warning("{} resync answered with {}", part.name, type(state).__name__)
                 return
             if state.seq >= part.received:
                 part.reset(state.seq, values)
+                self._snapshot_seq = -1
             part.synced = True
             self._advance()  # also stamps the confirmation time
 
@@ -192,54 +307,165 @@ class PortfolioActor(ServiceActor):
         return failed
 
     # -- serving --------------------------------------------------------------------------------
+    def _at_one_seq(self) -> bool:
+        return all(part.seq == self.cash.seq for part in self.parts)
+
     def _consistent_snapshot(self) -> PortfolioState | None:
-        if self.cash.seq == self.positions.seq and self.cash.seq != self._snapshot_seq:
-            accounting = self.config.accounting
-            cash: dict[str, Decimal] = dict(self.cash.values)
-            positions: dict[str, PositionState] = dict(self.positions.values)
-            equity = None
-            if not positions and set(cash) <= {accounting.valuation_currency}:
-                equity = cash.get(accounting.valuation_currency, Decimal(0))
+        """The books (unvalued) at the last seq every part reached together."""
+        if self._at_one_seq() and self.cash.seq != self._snapshot_seq:
+            figures = self.drawdown.values.get("figures") if self.drawdown else None
             self._snapshot = PortfolioState(
                 correlation_id="-",
                 seq=self.cash.seq,
                 as_of_ns=self._confirmed_at_ns,
-                valuation_currency=accounting.valuation_currency,
-                equity=equity,
-                cash=cash,
-                positions=positions,
+                valuation_currency=self.config.accounting.valuation_currency,
+                equity=None,
+                cash=dict(self.cash.values),
+                positions=dict(self.positions.values),
             )
+            self._snapshot_figures = figures
             self._snapshot_seq = self.cash.seq
         return self._snapshot
+
+    def now(self) -> int:
+        """The time the answer is valued at: the wall clock, or in replay the latest event."""
+        if not self.event_clock:
+            return self.clock()
+        figures = self.drawdown.values.get("figures") if self.drawdown else None
+        last_mark = figures.last_mark_ns if figures is not None else None
+        return max(self.newest_quote_ns, last_mark or 0)
+
+    def value(self, books: PortfolioState, now_ns: int) -> Valuation:
+        """The snapshot's books valued with the quotes held, at `now_ns`."""
+        prices = self.config.prices
+        return value_portfolio(
+            books.cash,
+            {asset: _book(p) for asset, p in books.positions.items()},
+            self.prices,
+            valuation_currency=books.valuation_currency,
+            now_ns=now_ns,
+            max_age_ns=self._max_age_ns,
+            bridges=prices.bridges,
+            mode=prices.mode,
+            context=self.context,
+        )
 
     @handles(GetPortfolioState, on="portfolio.query")
     def on_get_portfolio_state(
         self, request: GetPortfolioState, inbound: Inbound | None
     ) -> PortfolioState | ErrorReply:
-        """The latest snapshot whose every part is at one seq, stamped when last confirmed.
+        """The latest snapshot whose every part is at one seq, valued now.
 
-        Until both parts have been read in full once (just after a start), the answer is an
+        Until every part has been read in full once (just after a start), the answer is an
         `ErrorReply(unavailable)`: an empty portfolio would be a silently wrong one.
         """
-        if not (self.cash.synced and self.positions.synced):
+        if not all(part.synced for part in self.parts):
+            waiting = ", ".join(part.name for part in self.parts if not part.synced)
             return ErrorReply(
                 correlation_id=request.correlation_id,
                 code=ErrorCode.UNAVAILABLE,
-                detail="the portfolio is catching up with the cash and positions actors",
+                detail=f"the portfolio is catching up with the {waiting} actors",
             )
-        state = self._consistent_snapshot()
-        assert state is not None
+        books = self._consistent_snapshot()
+        assert books is not None
         as_of = (
             self._confirmed_at_ns
-            if state.seq == self.cash.seq == self.positions.seq
-            else state.as_of_ns
+            if books.seq == self.cash.seq and self._at_one_seq()
+            else books.as_of_ns
         )
-        return PortfolioState(
+        now = self.now()
+        if self.event_clock:
+            as_of = now
+        if not self.follows_prices:
+            equity = None
+            if not books.positions and set(books.cash) <= {books.valuation_currency}:
+                equity = books.cash.get(books.valuation_currency, Decimal(0))
+            return replace(
+                books,
+                correlation_id=request.correlation_id,
+                as_of_ns=as_of,
+                equity=equity,
+                drawdown=self._drawdown_view(equity, now),
+            )
+        valued = self.value(books, now)
+        positions = {
+            asset: replace(
+                position,
+                market_value=valued.positions[asset].market_value,
+                unrealized_pnl=valued.positions[asset].unrealized_pnl,
+            )
+            for asset, position in books.positions.items()
+        }
+        return replace(
+            books,
             correlation_id=request.correlation_id,
-            seq=state.seq,
             as_of_ns=as_of,
-            valuation_currency=state.valuation_currency,
-            equity=state.equity,
-            cash=state.cash,
-            positions=state.positions,
+            equity=valued.equity,
+            positions=positions,
+            drawdown=self._drawdown_view(valued.equity, now),
+            prices=self._price_views(now),
+            stale=valued.stale,
+            unpriced=valued.unpriced,
         )
+
+    def _price_views(self, now_ns: int) -> dict[str, PriceView]:
+        views = {}
+        for pair, quote in self.prices.items():
+            age = quote.age_ns(now_ns)
+            views[pair] = PriceView(
+                bid=quote.bid,
+                ask=quote.ask,
+                last=quote.last,
+                age_ns=age,
+                stale=age > self._max_age_ns,
+            )
+        return views
+
+    def _drawdown_view(self, equity: Decimal | None, now_ns: int) -> DrawdownView | None:
+        """Each window's drawdown of `equity` at `now_ns`, from the peaks at the snapshot's seq.
+
+        A mark of `equity` at `now_ns` on a copy of the drawdown actor's state: it moves into
+        the windows that contain `now_ns` and raises a peak the equity passed (the actor's own
+        state is only changed by the actor).
+        """
+        if self.drawdown is None:
+            return None
+        figures = self._snapshot_figures
+        if figures is None:
+            return None
+        state = figures_state(figures)
+        if equity is not None:
+            at = max(now_ns, state.last_mark_ns or 0)
+            state = mark(state, equity, at, self.drawdown_settings)
+        pcts = drawdowns(state, self.context)
+        limits = self.drawdown_limits
+        breached = set(figures.breached)
+        for window in Window:
+            limit = limits.of(window)
+            if limit is not None and pcts.of(window) >= limit:
+                breached.add(window.value)
+        return DrawdownView(
+            total_pct=pcts.total_pct,
+            daily_pct=pcts.daily_pct,
+            weekly_pct=pcts.weekly_pct,
+            peak_equity=state.peak_equity,
+            daily_peak=state.daily_peak,
+            weekly_peak=state.weekly_peak,
+            daily_window_start_ns=state.daily_window_start,
+            weekly_window_start_ns=state.weekly_window_start,
+            max_total_pct=limits.max_total_drawdown_pct,
+            max_daily_pct=limits.max_daily_drawdown_pct,
+            max_weekly_pct=limits.max_weekly_drawdown_pct,
+            breached=tuple(w.value for w in Window if w.value in breached),
+            seq=figures.seq,
+            marks=figures.marks,
+        )
+
+
+def _book(position: PositionState) -> PositionBook:
+    return PositionBook(
+        quantity=position.quantity,
+        average_cost=position.average_cost,
+        realized_pnl=position.realized_pnl,
+        fees=position.fees,
+    )

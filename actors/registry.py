@@ -11,4 +11,6 @@ ACTOR_CLASSES: dict[str, str] = {
     "portfolio": "actors.portfolio:PortfolioActor",
     "risk": "actors.risk:RiskActor",
     "execution": "actors.execution:ExecutionActor",
+    "prices": "actors.prices:PricesActor",
+    "drawdown": "actors.drawdown:DrawdownActor",
 }

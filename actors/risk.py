@@ -2,8 +2,9 @@
 
 It polls `portfolio.query` every `risk.poll_interval_ms` (a request with timeout and
 retries, never blocking its mailbox) and decides from the last state it holds. It fails
-closed: no state, a state older than `risk.max_state_age_ms`, or an order it cannot value is
-denied, with the reason.
+closed: no state, a state older than `risk.max_state_age_ms`, a drawdown window at or over
+its limit, a holding valued with a stale price or none (`risk.deny_on_stale_prices`), or an
+order it cannot value is denied, with the reason.
 
 Exposure of a position is |quantity × price| in the valuation currency: its market value
 when the portfolio priced it, else quantity × average cost (its cost basis). An order's
@@ -47,6 +48,10 @@ def position_exposure(position: PositionState) -> Decimal:
     return abs(position.quantity) * position.average_cost
 
 
+def _pct(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
 def decide(
     order: CheckOrder,
     state: PortfolioState | None,
@@ -55,12 +60,32 @@ def decide(
     max_state_age_ms: int,
     max_position_exposure: Decimal,
     max_total_exposure: Decimal,
+    deny_on_stale_prices: bool = True,
 ) -> tuple[bool, str]:
     """Approve or deny `order` against `state`; pure, so every rule is tested directly."""
     if state is None:
         return False, "no portfolio state yet"
     if state_age_ms > max_state_age_ms:
         return False, f"portfolio state is {state_age_ms} ms old (limit {max_state_age_ms} ms)"
+    drawdown = state.drawdown
+    if drawdown is not None and drawdown.breached:
+        limits = {
+            "total": (drawdown.total_pct, drawdown.max_total_pct),
+            "daily": (drawdown.daily_pct, drawdown.max_daily_pct),
+            "weekly": (drawdown.weekly_pct, drawdown.max_weekly_pct),
+        }
+        shown = ", ".join(
+            f"{window} {_pct(limits[window][0])}% (limit {limits[window][1]}%)"
+            for window in drawdown.breached
+        )
+        return False, f"drawdown limit breached: {shown}"
+    if deny_on_stale_prices and (state.stale or state.unpriced):
+        parts = []
+        if state.unpriced:
+            parts.append(f"unpriced: {', '.join(state.unpriced)}")
+        if state.stale:
+            parts.append(f"stale prices: {', '.join(state.stale)}")
+        return False, f"holdings cannot be valued with fresh prices ({'; '.join(parts)})"
     base, quote = split_pair(order.pair)
     if quote != state.valuation_currency:
         return False, f"cannot value {order.pair}: quote is not {state.valuation_currency}"
@@ -134,6 +159,7 @@ class RiskActor(ServiceActor):
             max_state_age_ms=risk.max_state_age_ms,
             max_position_exposure=risk.max_position_exposure,
             max_total_exposure=risk.max_total_exposure,
+            deny_on_stale_prices=risk.deny_on_stale_prices,
         )
         if approved:
             self.approved += 1

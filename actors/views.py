@@ -77,9 +77,58 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
             "total": str(exposure_total),
             "basis": "market value" if priced else "cost (some positions are unpriced)",
         },
-        "drawdown": {},
-        "prices": {},
+        "drawdown": drawdown_json(state),
+        "prices": prices_json(state),
+        "unpriced": list(state.unpriced),
+        "stale": list(state.stale),
         "reconciliation": {},
+    }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def drawdown_json(state: PortfolioState) -> dict[str, Any]:
+    """The drawdown part of the state's JSON form (empty when the group has no drawdown)."""
+    view = state.drawdown
+    if view is None:
+        return {}
+    return {
+        "total_pct": str(view.total_pct),
+        "daily_pct": str(view.daily_pct),
+        "weekly_pct": str(view.weekly_pct),
+        "peak_equity": _text(view.peak_equity),
+        "daily_peak": _text(view.daily_peak),
+        "weekly_peak": _text(view.weekly_peak),
+        "daily_window_start": None
+        if view.daily_window_start_ns is None
+        else iso_utc(view.daily_window_start_ns),
+        "weekly_window_start": None
+        if view.weekly_window_start_ns is None
+        else iso_utc(view.weekly_window_start_ns),
+        "limits": {
+            "total_pct": _text(view.max_total_pct),
+            "daily_pct": _text(view.max_daily_pct),
+            "weekly_pct": _text(view.max_weekly_pct),
+        },
+        "breached": list(view.breached),
+        "seq": view.seq,
+        "marks": view.marks,
+    }
+
+
+def prices_json(state: PortfolioState) -> dict[str, Any]:
+    """Each pair's quote with its age in seconds at `as_of`, and whether it is stale."""
+    return {
+        pair: {
+            "bid": _text(price.bid),
+            "ask": _text(price.ask),
+            "last": _text(price.last),
+            "age_seconds": str(Decimal(price.age_ns).scaleb(-9)),
+            "stale": price.stale,
+        }
+        for pair, price in sorted(state.prices.items())
     }
 
 
@@ -101,17 +150,48 @@ def portfolio_text(state: dict[str, Any]) -> str:
     for currency, amount in state["cash"].items():
         lines.append(f"    {currency:<6} {_short(amount):>20}")
     lines.append("  positions:")
-    header = ("asset", "quantity", "average cost", "realized P&L", "fees", "market value")
-    lines.append("    {:<6} {:>18} {:>16} {:>16} {:>12} {:>14}".format(*header))
+    header = (
+        "asset",
+        "quantity",
+        "average cost",
+        "realized P&L",
+        "unrealized P&L",
+        "fees",
+        "market value",
+    )
+    row = "    {:<6} {:>18} {:>14} {:>14} {:>14} {:>10} {:>14}"
+    lines.append(row.format(*header))
     for asset, p in state["positions"].items():
         lines.append(
-            "    {:<6} {:>18} {:>16} {:>16} {:>12} {:>14}".format(
+            row.format(
                 asset,
                 _short(p["quantity"]),
                 _short(p["average_cost"], 2),
                 _short(p["realized_pnl"], 2),
+                _short(p["unrealized_pnl"], 2),
                 _short(p["fees"], 2),
                 _short(p["market_value"], 2),
             )
         )
+    drawdown = state.get("drawdown") or {}
+    if drawdown:
+        limits = drawdown["limits"]
+        lines.append("  drawdown (% below the peak; limit):")
+        for window in ("total", "daily", "weekly"):
+            peak = drawdown["peak_equity"] if window == "total" else drawdown[f"{window}_peak"]
+            flag = "  BREACHED" if window in drawdown["breached"] else ""
+            lines.append(
+                f"    {window:<7} {_short(drawdown[f'{window}_pct'], 2):>8}%"
+                f"  limit {limits[f'{window}_pct'] or '-':>5}%  peak {_short(peak, 2)}{flag}"
+            )
+    if state.get("prices"):
+        lines.append("  prices:")
+        for pair, quote in state["prices"].items():
+            stale = "  STALE" if quote["stale"] else ""
+            lines.append(
+                f"    {pair:<9} bid {_short(quote['bid']):>16} ask {_short(quote['ask']):>16}"
+                f"  age {_short(quote['age_seconds'], 1):>6}s{stale}"
+            )
+    if state.get("unpriced"):
+        lines.append(f"  unpriced: {', '.join(state['unpriced'])}")
     return "\n".join(lines)

@@ -55,7 +55,26 @@ from messages.journal import (
     Side,
     Transfer,
 )
-from messages.portfolio import GetPortfolioState, PortfolioState, PositionState
+from messages.market import (
+    DrawdownChanged,
+    DrawdownFigures,
+    DrawdownLimitBreached,
+    DrawdownRecovered,
+    DrawdownReport,
+    DrawdownSnapshot,
+    GetDrawdownState,
+    GetPrices,
+    PriceQuote,
+    PricesState,
+    PricesUpdated,
+)
+from messages.portfolio import (
+    DrawdownView,
+    GetPortfolioState,
+    PortfolioState,
+    PositionState,
+    PriceView,
+)
 from messages.risk import CheckOrder, RiskDecision
 
 __all__ = [
@@ -66,6 +85,13 @@ __all__ = [
     "CheckOrder",
     "CodecError",
     "DeliveryRefused",
+    "DrawdownChanged",
+    "DrawdownFigures",
+    "DrawdownLimitBreached",
+    "DrawdownRecovered",
+    "DrawdownReport",
+    "DrawdownSnapshot",
+    "DrawdownView",
     "ErrorCode",
     "ErrorReply",
     "EventBatch",
@@ -73,8 +99,10 @@ __all__ = [
     "FieldError",
     "FrameTooLarge",
     "GetCashState",
+    "GetDrawdownState",
     "GetPortfolioState",
     "GetPositionsState",
+    "GetPrices",
     "GetProcessHealth",
     "Identifier",
     "MalformedFrame",
@@ -92,6 +120,10 @@ __all__ = [
     "PositionsState",
     "Positive",
     "PriceMark",
+    "PriceQuote",
+    "PriceView",
+    "PricesState",
+    "PricesUpdated",
     "ProcessHealth",
     "ReplayEvents",
     "RiskDecision",

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from decimal import Decimal
 from typing import Annotated
 
 from messages.base import Identifier, Message, NonNegative, TimestampNs, message
 
-__all__ = ["GetPortfolioState", "PortfolioState", "PositionState"]
+__all__ = [
+    "DrawdownView",
+    "GetPortfolioState",
+    "PortfolioState",
+    "PositionState",
+    "PriceView",
+]
 
 
 @message
@@ -38,12 +45,50 @@ class PositionState(Message):
 
 
 @message
+class DrawdownView(Message):
+    """Drawdown as the state query shows it: each % against the snapshot's own equity.
+
+    pct = (peak − equity) / peak × 100 (never negative), with each peak the drawdown actor's
+    peak of the window that contains `as_of` raised to the equity when higher. Limits are
+    the risk settings (None: no limit); `breached` the windows at or over their limit.
+    """
+
+    total_pct: Decimal
+    daily_pct: Decimal
+    weekly_pct: Decimal
+    peak_equity: Decimal | None
+    daily_peak: Decimal | None
+    weekly_peak: Decimal | None
+    daily_window_start_ns: Annotated[int, NonNegative] | None
+    weekly_window_start_ns: Annotated[int, NonNegative] | None
+    max_total_pct: Decimal | None
+    max_daily_pct: Decimal | None
+    max_weekly_pct: Decimal | None
+    breached: tuple[str, ...]
+    seq: Annotated[int, NonNegative]
+    marks: Annotated[int, NonNegative]
+
+
+@message
+class PriceView(Message):
+    """A pair's price as the state query shows it, with its age at the snapshot's `as_of`."""
+
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    age_ns: Annotated[int, NonNegative]
+    stale: bool
+
+
+@message
 class PortfolioState(Message):
     """The portfolio snapshot as of journal `seq` (every part reflects the log up to it).
 
     `equity` = Σ cash × rate + Σ market_value, in `valuation_currency`; None when some
     holding could not be valued. `cash` maps currency to balance (signed), `positions` maps
-    asset to its `PositionState`.
+    asset to its `PositionState`. `drawdown` is None when the group has no drawdown actor;
+    `prices` maps each pair to its quote and age at `as_of_ns`; `stale` and `unpriced` name
+    the holdings valued with a price older than `prices.max_age_seconds`, or with none.
     """
 
     correlation_id: Identifier
@@ -53,3 +98,7 @@ class PortfolioState(Message):
     equity: Decimal | None
     cash: dict[str, Decimal]
     positions: dict[str, PositionState]
+    drawdown: DrawdownView | None = None
+    prices: dict[str, PriceView] = field(default_factory=dict)
+    stale: tuple[str, ...] = ()
+    unpriced: tuple[str, ...] = ()

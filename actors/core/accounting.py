@@ -281,3 +281,40 @@ def booking_for(
     if isinstance(event, Transfer):
         return book_transfer(event, position_of(event.asset))
     return Booking(legs=())
+
+
+class BooksLedger:
+    """Cash and positions folded together, at one journal `seq` (what equity is computed from).
+
+    The drawdown actor owns one: it needs the whole of the books, event by event, to know the
+    equity just before and just after each flow.
+    """
+
+    def __init__(
+        self,
+        *,
+        cash_currencies: tuple[str, ...],
+        valuation_currency: str,
+        context: decimal.Context,
+    ) -> None:
+        self.cash = CashLedger(
+            cash_currencies=cash_currencies, valuation_currency=valuation_currency, context=context
+        )
+        self.positions = PositionLedger(
+            cash_currencies=cash_currencies, valuation_currency=valuation_currency, context=context
+        )
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last event folded."""
+        return self.cash.seq
+
+    @seq.setter
+    def seq(self, value: int) -> None:
+        self.cash.seq = value
+        self.positions.seq = value
+
+    def apply(self, seq: int, event: object) -> None:
+        """Fold the event with journal number `seq` into both ledgers."""
+        self.cash.apply(seq, event)
+        self.positions.apply(seq, event)

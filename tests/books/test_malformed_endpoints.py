@@ -44,8 +44,10 @@ from messages import (
     ErrorReply,
     EventBatch,
     GetCashState,
+    GetDrawdownState,
     GetPortfolioState,
     GetPositionsState,
+    GetPrices,
     GetProcessHealth,
     Ping,
     Pong,
@@ -69,8 +71,16 @@ SERVED = {  # endpoint -> (process, actor) in the shipped layout
     "portfolio.query": ("books", "portfolio"),
     "risk.query": ("risk", "risk"),
     "execution.query": ("feed", "execution"),
+    "prices.query": ("market", "prices"),
+    "drawdown.query": ("market", "drawdown"),
 }
-PUBLISHED = {"journal.events": "journal", "cash.events": "cash", "positions.events": "positions"}
+PUBLISHED = {
+    "journal.events": "journal",
+    "cash.events": "cash",
+    "positions.events": "positions",
+    "prices.events": "prices",
+    "drawdown.events": "drawdown",
+}
 
 FOREIGN_REQUEST = {  # endpoint -> a request that belongs to another endpoint
     "journal.ingest": GetPortfolioState(correlation_id="wrong-door-1"),
@@ -86,6 +96,8 @@ FOREIGN_REQUEST = {  # endpoint -> a request that belongs to another endpoint
     ),
     "risk.query": GetPortfolioState(correlation_id="wrong-door-6"),
     "execution.query": GetPortfolioState(correlation_id="wrong-door-7"),
+    "prices.query": GetDrawdownState(correlation_id="wrong-door-8"),
+    "drawdown.query": GetPrices(correlation_id="wrong-door-9"),
 }
 
 REPLY_TIMEOUT_MS = 5000
@@ -303,7 +315,9 @@ def test_every_endpoint_is_covered():
         for actor in settings.actors:
             cls = resolve_actor_class(actor, config.actor_classes)
             # sockets() is a declaration; read it without starting the actor.
-            for spec in cls.sockets(object.__new__(cls)):
+            declared = object.__new__(cls)
+            declared.config = config
+            for spec in cls.sockets(declared):
                 if isinstance(spec, Serve):
                     served[spec.endpoint] = (process, actor)
                 elif isinstance(spec, Publish):
