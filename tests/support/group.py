@@ -93,10 +93,13 @@ class RunningGroup:
 
     def __init__(self, config_path: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
         self.config_path = config_path
+        # stderr goes to a file: a pipe nobody reads would fill up and block the runner
+        self.stderr_path = Path(config_path).parent / f"runner-{time.monotonic_ns()}.stderr"
+        self._stderr = self.stderr_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, str(RUNNER), "--config", str(config_path), *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             cwd=ROOT,
             text=True,
             env={**os.environ, **(env or {})},
@@ -126,11 +129,10 @@ class RunningGroup:
         raise AssertionError(f"runner did not say ready; stderr:\n{self.stderr_text()}")
 
     def stderr_text(self) -> str:
-        try:
-            _, err = self.process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            return "<runner still running>"
-        return err or ""
+        """What the runner wrote on stderr so far."""
+        if not self._stderr.closed:
+            self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Signal the runner and wait for it; kill it if it overstays."""
@@ -143,4 +145,5 @@ class RunningGroup:
                 self.process.wait(timeout=5)
         for pid in group_pids(str(self.config_path)):
             os.kill(pid, signal.SIGKILL)
+        self._stderr.close()
         return self.process.returncode
