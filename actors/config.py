@@ -127,6 +127,8 @@ class RiskSettings:
     max_daily_drawdown_pct: Decimal | None = Decimal("5")
     max_weekly_drawdown_pct: Decimal | None = Decimal("10")
     deny_on_stale_prices: bool = True
+    max_reconciliation_age_seconds: float | None = 180.0
+    deny_on_discrepancy: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,6 +155,22 @@ class DrawdownSettingsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReconciliationSettings:
+    """The reconciliation actor: how often it compares, how far apart is too far, and
+    whether it corrects the books."""
+
+    interval_seconds: float = 30.0
+    auto_update: bool = False
+    default_threshold: Decimal = Decimal("0.00000001")
+    thresholds: Mapping[str, Decimal] = field(default_factory=lambda: {"USD": Decimal("0.01")})
+    value_threshold: Decimal = Decimal("1")
+    confirm_runs: int = 2
+    fill_grace_seconds: float = 60.0
+    retry_max_seconds: float = 300.0
+    state_file: Path = Path("{run_dir}/state/reconciliation.json")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceConfig:
     """The whole of config.yaml."""
 
@@ -169,6 +187,7 @@ class ServiceConfig:
     risk: RiskSettings = field(default_factory=RiskSettings)
     prices: PricesSettings = field(default_factory=PricesSettings)
     drawdown: DrawdownSettingsConfig = field(default_factory=DrawdownSettingsConfig)
+    reconciliation: ReconciliationSettings = field(default_factory=ReconciliationSettings)
     source: Path | None = None
 
     @property
@@ -236,6 +255,17 @@ def _check_drawdown(config: ServiceConfig) -> None:
         limit = getattr(config.risk, key)
         if limit is not None and not (limit.is_finite() and limit > 0):
             raise ConfigError(f"risk.{key}", f"must be a percentage > 0 or null, got {limit}")
+    recon = config.reconciliation
+    if recon.interval_seconds <= 0:
+        raise ConfigError("reconciliation.interval_seconds", "must be > 0")
+    if recon.confirm_runs < 1:
+        raise ConfigError("reconciliation.confirm_runs", "must be at least 1")
+    for key in ("default_threshold", "value_threshold"):
+        if not (getattr(recon, key).is_finite() and getattr(recon, key) >= 0):
+            raise ConfigError(f"reconciliation.{key}", "must be a decimal >= 0")
+    for asset, threshold in recon.thresholds.items():
+        if not (threshold.is_finite() and threshold >= 0):
+            raise ConfigError(f"reconciliation.thresholds.{asset}", "must be a decimal >= 0")
     if config.prices.max_age_seconds <= 0:
         raise ConfigError("prices.max_age_seconds", "must be > 0")
     if config.prices.interval_seconds <= 0:
@@ -271,6 +301,9 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
     journal = replace(config.journal, database=resolve(config.journal.database))
     execution = replace(config.execution, state_file=resolve(config.execution.state_file))
     drawdown = replace(config.drawdown, database=resolve(config.drawdown.database))
+    reconciliation = replace(
+        config.reconciliation, state_file=resolve(config.reconciliation.state_file)
+    )
     _check_drawdown(config)
     endpoints = {
         name: address.replace("{run_dir}", str(run_dir))
@@ -306,6 +339,7 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
         journal=journal,
         execution=execution,
         drawdown=drawdown,
+        reconciliation=reconciliation,
         endpoints=endpoints,
         source=source,
     )

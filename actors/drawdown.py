@@ -8,7 +8,8 @@ equity (`actors.core.drawdown.mark`):
   live running (a move inside the interval is marked when it ends, so the last one is never
   lost); on every event in replay (`marks_every_event`);
 - on every deposit or withdrawal, always: a flow scales every peak by equity after ÷ equity
-  before (`actors.core.drawdown.flow`), so it is not performance.
+  before (`actors.core.drawdown.flow`), so it is not performance. A reconciliation
+  adjustment is treated the same way: it corrects the books, it is not trading.
 
 Marks are in event time (a fill's `ts_event`, a quote's receive time), never earlier than
 the previous mark. A mark needs an equity from fresh prices: with a holding unpriced or
@@ -61,6 +62,7 @@ from actors.runtime.actor import (
     handles,
 )
 from messages import (
+    BalanceAdjusted,
     DrawdownChanged,
     DrawdownFigures,
     DrawdownLimitBreached,
@@ -201,6 +203,10 @@ class DrawdownActor(JournalFollower):
     """Replay: mark every event, in event time, and save with the follower's snapshots."""
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
+        if self.marks_every_event:
+            # replay: quotes come as PricesAfter, in the file's order with the events; the
+            # prices actor's stream would bring them again, out of that order
+            return (Publish("drawdown.events"), Serve("drawdown.query"))
         return (
             Subscribe("prices.events"),
             Connect("prices.query"),
@@ -232,7 +238,8 @@ class DrawdownActor(JournalFollower):
         self._prices_after: deque[PricesAfter] = deque()
         self._mark_store = MarkStore(self.config.drawdown.database)
         super().started()
-        self._ask_prices()
+        if not self.marks_every_event:
+            self._ask_prices()
 
     def stopping(self) -> None:
         super().stopping()
@@ -291,7 +298,7 @@ class DrawdownActor(JournalFollower):
     def fold(self, event: SequencedEvent) -> dict[str, Any]:
         self._take_prices_through(event.seq - 1)
         payload = event.event
-        if isinstance(payload, Transfer):
+        if isinstance(payload, Transfer | BalanceAdjusted):
             ts = self._mark_time(payload.ts_event)
             before = self.valuation(ts)
             self.ledger.apply(event.seq, payload)

@@ -39,6 +39,7 @@ from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSp
 from kraken.names import KrakenNames, UnknownPairName
 from messages import (
     Acknowledgement,
+    BalanceAdjusted,
     DeliveryRefused,
     ErrorCode,
     ErrorReply,
@@ -75,7 +76,7 @@ BATCH_OVERHEAD_BYTES = 4096
 """Upper bound of an `EventBatch` frame without its events (tag, correlation id of at most
 128 characters, head_seq, complete; about 600 bytes), with room to spare."""
 
-JournalEvent = ExecutionReport | Transfer
+JournalEvent = ExecutionReport | Transfer | BalanceAdjusted
 """What the journal accepts on its ingest channel."""
 
 
@@ -217,7 +218,7 @@ class JournalActor(ServiceActor):
                 self._commit_batch()
 
     # -- ingest -----------------------------------------------------------------------------
-    @handles(ExecutionReport, Transfer, on=INGEST_ENDPOINT)
+    @handles(ExecutionReport, Transfer, BalanceAdjusted, on=INGEST_ENDPOINT)
     def on_event(
         self, event: JournalEvent, inbound: Inbound | None
     ) -> Acknowledgement | DeliveryRefused | ErrorReply | None:

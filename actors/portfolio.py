@@ -61,6 +61,7 @@ from messages import (
     GetPortfolioState,
     GetPositionsState,
     GetPrices,
+    GetReconciliationState,
     PortfolioState,
     PositionsChanged,
     PositionsState,
@@ -68,6 +69,8 @@ from messages import (
     PricesState,
     PricesUpdated,
     PriceView,
+    ReconciliationReport,
+    ReconciliationStatus,
 )
 
 MAX_PENDING_CHANGES = 10_000
@@ -147,6 +150,8 @@ class PortfolioActor(ServiceActor):
             specs += [Subscribe("prices.events"), Connect("prices.query")]
         if in_group(self.config, "drawdown"):
             specs += [Subscribe("drawdown.events"), Connect("drawdown.query")]
+        if in_group(self.config, "reconciliation"):
+            specs += [Subscribe("reconciliation.events"), Connect("reconciliation.query")]
         return (*specs, Serve("portfolio.query"))
 
     def clock(self) -> int:
@@ -165,6 +170,8 @@ class PortfolioActor(ServiceActor):
             self.drawdown_settings = settings_of(self.config)
             self.drawdown_limits = limits_of(self.config)
         self.follows_prices = in_group(self.config, "prices")
+        self.follows_reconciliation = in_group(self.config, "reconciliation")
+        self.reconciliation: ReconciliationStatus | None = None
         self.prices = PriceBook()
         self.newest_quote_ns = 0
         self._max_age_ns = int(self.config.prices.max_age_seconds * NS_PER_SECOND)
@@ -176,6 +183,7 @@ class PortfolioActor(ServiceActor):
         for part in self.parts:
             self._resync(part)
         self._ask_prices()
+        self._ask_reconciliation()
         self.schedule(self.resync_interval_seconds, _Resync())
 
     # -- following ------------------------------------------------------------------------------
@@ -251,6 +259,27 @@ class PortfolioActor(ServiceActor):
             on_failure=lambda failure: None,
         )
 
+    @handles(ReconciliationReport, on="reconciliation.events")
+    def on_reconciliation_report(
+        self, report: ReconciliationReport, inbound: Inbound | None
+    ) -> None:
+        """The reconciliation actor's latest status (latest wins)."""
+        self.reconciliation = report.status
+
+    def _ask_reconciliation(self) -> None:
+        if not self.follows_reconciliation:
+            return
+        self.request(
+            "reconciliation.query",
+            GetReconciliationState(correlation_id=self.next_correlation_id()),
+            on_reply=lambda answer: (
+                setattr(self, "reconciliation", answer.status)
+                if isinstance(answer, ReconciliationReport)
+                else None
+            ),
+            on_failure=lambda failure: None,
+        )
+
     @handles(_Resync)
     def on_resync_tick(self, tick: _Resync, inbound: Inbound | None) -> None:
         """When the streams are quiet, make sure every part caught up with its actor."""
@@ -258,6 +287,7 @@ class PortfolioActor(ServiceActor):
             for part in self.parts:
                 self._resync(part)
             self._ask_prices()
+            self._ask_reconciliation()
         self.schedule(self.resync_interval_seconds, _Resync())
 
     def _resync(self, part: _Part) -> None:
@@ -386,6 +416,7 @@ class PortfolioActor(ServiceActor):
                 as_of_ns=as_of,
                 equity=equity,
                 drawdown=self._drawdown_view(equity, now),
+                reconciliation=self.reconciliation,
             )
         valued = self.value(books, now)
         positions = {
@@ -406,6 +437,7 @@ class PortfolioActor(ServiceActor):
             prices=self._price_views(now),
             stale=valued.stale,
             unpriced=valued.unpriced,
+            reconciliation=self.reconciliation,
         )
 
     def _price_views(self, now_ns: int) -> dict[str, PriceView]:

@@ -13,4 +13,5 @@ ACTOR_CLASSES: dict[str, str] = {
     "execution": "actors.execution:ExecutionActor",
     "prices": "actors.prices:PricesActor",
     "drawdown": "actors.drawdown:DrawdownActor",
+    "reconciliation": "actors.reconciliation:ReconciliationActor",
 }

@@ -152,7 +152,10 @@ def _ingest(
             if isinstance(event, PriceMark):
                 quote = quote_from_price_mark(event)
                 quotes[quote.pair] = quote
-                host.refs["drawdown"].tell(PricesAfter(after_seq=head, quotes=(quote,)))
+                # asked, not told: the next journal event must not overtake the quote
+                host.refs["drawdown"].ask(
+                    PricesAfter(after_seq=head, quotes=(quote,)), timeout=ASK_TIMEOUT_SECONDS
+                )
                 host.refs["prices"].tell(PricesUpdated(quotes=(quote,)))
                 continue
             answer = journal.request(event, raise_on_error=False)

@@ -61,6 +61,9 @@ def decide(
     max_position_exposure: Decimal,
     max_total_exposure: Decimal,
     deny_on_stale_prices: bool = True,
+    max_reconciliation_age_ms: int | None = None,
+    deny_on_discrepancy: bool = True,
+    now_ns: int = 0,
 ) -> tuple[bool, str]:
     """Approve or deny `order` against `state`; pure, so every rule is tested directly."""
     if state is None:
@@ -79,6 +82,23 @@ def decide(
             for window in drawdown.breached
         )
         return False, f"drawdown limit breached: {shown}"
+    recon = state.reconciliation
+    if recon is not None:
+        if max_reconciliation_age_ms is not None:
+            if recon.last_success_ns is None:
+                return False, "the books have not been reconciled with the exchange yet"
+            age_ms = (now_ns - recon.last_success_ns) // 1_000_000
+            if age_ms > max_reconciliation_age_ms:
+                return False, (
+                    f"the last successful reconciliation is {age_ms // 1000} s old "
+                    f"(limit {max_reconciliation_age_ms // 1000} s)"
+                )
+        if deny_on_discrepancy and recon.open_discrepancies:
+            shown = ", ".join(
+                f"{d.asset} (books {d.books}, exchange {d.exchange})"
+                for d in recon.open_discrepancies
+            )
+            return False, f"reconciliation discrepancies are open: {shown}"
     if deny_on_stale_prices and (state.stale or state.unpriced):
         parts = []
         if state.unpriced:
@@ -160,6 +180,11 @@ class RiskActor(ServiceActor):
             max_position_exposure=risk.max_position_exposure,
             max_total_exposure=risk.max_total_exposure,
             deny_on_stale_prices=risk.deny_on_stale_prices,
+            max_reconciliation_age_ms=None
+            if risk.max_reconciliation_age_seconds is None
+            else int(risk.max_reconciliation_age_seconds * 1000),
+            deny_on_discrepancy=risk.deny_on_discrepancy,
+            now_ns=time.time_ns(),
         )
         if approved:
             self.approved += 1

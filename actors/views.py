@@ -81,7 +81,37 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
         "prices": prices_json(state),
         "unpriced": list(state.unpriced),
         "stale": list(state.stale),
-        "reconciliation": {},
+        "reconciliation": reconciliation_json(state),
+    }
+
+
+def reconciliation_json(state: PortfolioState) -> dict[str, Any]:
+    """The reconciliation part of the state's JSON form (empty when the group has none)."""
+    status = state.reconciliation
+    if status is None:
+        return {}
+    return {
+        "last_success": None if status.last_success_ns is None else iso_utc(status.last_success_ns),
+        "last_attempt": None if status.last_attempt_ns is None else iso_utc(status.last_attempt_ns),
+        "consecutive_failures": status.consecutive_failures,
+        "last_error": status.last_error,
+        "open_discrepancies": [
+            {
+                "asset": d.asset,
+                "books": str(d.books),
+                "exchange": str(d.exchange),
+                "difference": str(d.difference),
+                "value": _text(d.value),
+                "since": iso_utc(d.since_ns),
+            }
+            for d in status.open_discrepancies
+        ],
+        "recovered_fills": status.recovered_fills,
+        "recovered_transfers": status.recovered_transfers,
+        "adjustments": status.adjustments,
+        "staking": {name: str(amount) for name, amount in sorted(status.staking.items())},
+        "checked_seq": status.checked_seq,
+        "auto_update": status.auto_update,
     }
 
 
@@ -194,4 +224,21 @@ def portfolio_text(state: dict[str, Any]) -> str:
             )
     if state.get("unpriced"):
         lines.append(f"  unpriced: {', '.join(state['unpriced'])}")
+    recon = state.get("reconciliation") or {}
+    if recon:
+        lines.append(
+            f"  reconciliation: last success {recon['last_success'] or 'never'}, "
+            f"{recon['consecutive_failures']} failures in a row, "
+            f"{recon['recovered_fills']} fills and {recon['recovered_transfers']} transfers "
+            f"recovered, {recon['adjustments']} adjustments"
+        )
+        if recon["last_error"]:
+            lines.append(f"    last error: {recon['last_error']}")
+        for d in recon["open_discrepancies"]:
+            lines.append(
+                f"    DISCREPANCY {d['asset']}: books {d['books']}, exchange {d['exchange']}, "
+                f"difference {d['difference']}"
+            )
+        for name, amount in recon["staking"].items():
+            lines.append(f"    staking {name}: {amount} (not compared)")
     return "\n".join(lines)

@@ -46,6 +46,7 @@ from messages.control import (
     ProcessHealth,
 )
 from messages.journal import (
+    BalanceAdjusted,
     EventBatch,
     ExecutionReport,
     OrderStatus,
@@ -64,27 +65,33 @@ from messages.market import (
     DrawdownSnapshot,
     GetDrawdownState,
     GetPrices,
+    GetReconciliationState,
     PriceQuote,
     PricesState,
     PricesUpdated,
+    ReconciliationReport,
 )
 from messages.portfolio import (
+    Discrepancy,
     DrawdownView,
     GetPortfolioState,
     PortfolioState,
     PositionState,
     PriceView,
+    ReconciliationStatus,
 )
 from messages.risk import CheckOrder, RiskDecision
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "Acknowledgement",
+    "BalanceAdjusted",
     "CashChanged",
     "CashState",
     "CheckOrder",
     "CodecError",
     "DeliveryRefused",
+    "Discrepancy",
     "DrawdownChanged",
     "DrawdownFigures",
     "DrawdownLimitBreached",
@@ -104,6 +111,7 @@ __all__ = [
     "GetPositionsState",
     "GetPrices",
     "GetProcessHealth",
+    "GetReconciliationState",
     "Identifier",
     "MalformedFrame",
     "MaxLen",
@@ -125,6 +133,8 @@ __all__ = [
     "PricesState",
     "PricesUpdated",
     "ProcessHealth",
+    "ReconciliationReport",
+    "ReconciliationStatus",
     "ReplayEvents",
     "RiskDecision",
     "SequencedEvent",

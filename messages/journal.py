@@ -91,6 +91,26 @@ class Transfer(Message):
 
 
 @message
+class BalanceAdjusted(Message):
+    """Reconciliation's correction of the books: `asset` was `before` in the books and the
+    exchange says `after`; the books move by after − before. Visible in the log forever.
+
+    `adjustment_id` is unique per correction (the journal deduplicates on it); `reason` says
+    what was found (the run, the exchange balance, the difference).
+    """
+
+    delivery_key: ClassVar[str] = "adjustment_id"
+
+    adjustment_id: Identifier
+    asset: Identifier
+    before: Decimal
+    after: Decimal
+    reason: str
+    ts_event: TimestampNs
+    ts_init: TimestampNs
+
+
+@message
 class PriceMark(Message):
     """A quote for `pair` at `ts_event`: best bid and ask (quote currency per base unit)."""
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from messages.base import Identifier, Message, NonNegative, Positive, TimestampNs, message
-from messages.portfolio import PositionState
+from messages.portfolio import PositionState, ReconciliationStatus
 
 __all__ = [
     "DrawdownChanged",
@@ -17,9 +17,11 @@ __all__ = [
     "DrawdownSnapshot",
     "GetDrawdownState",
     "GetPrices",
+    "GetReconciliationState",
     "PriceQuote",
     "PricesState",
     "PricesUpdated",
+    "ReconciliationReport",
 ]
 
 
@@ -147,3 +149,18 @@ class DrawdownSnapshot(Message):
     cash: dict[str, Decimal]
     positions: dict[str, PositionState]
     figures: DrawdownFigures
+
+
+@message
+class GetReconciliationState(Message):
+    """Ask the reconciliation actor for its status; answered with a `ReconciliationReport`."""
+
+    correlation_id: Identifier
+
+
+@message
+class ReconciliationReport(Message):
+    """The reconciliation actor's status (also published on `reconciliation.events`)."""
+
+    correlation_id: Identifier
+    status: ReconciliationStatus

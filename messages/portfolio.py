@@ -9,11 +9,13 @@ from typing import Annotated
 from messages.base import Identifier, Message, NonNegative, TimestampNs, message
 
 __all__ = [
+    "Discrepancy",
     "DrawdownView",
     "GetPortfolioState",
     "PortfolioState",
     "PositionState",
     "PriceView",
+    "ReconciliationStatus",
 ]
 
 
@@ -81,6 +83,49 @@ class PriceView(Message):
 
 
 @message
+class Discrepancy(Message):
+    """An asset whose books and exchange balances differ beyond the threshold.
+
+    `difference` = exchange − books (positive: the exchange holds more). `value` is the
+    difference in the valuation currency when it could be priced. `since_ns`: first seen.
+    """
+
+    asset: Identifier
+    books: Decimal
+    exchange: Decimal
+    difference: Decimal
+    value: Decimal | None
+    since_ns: TimestampNs
+
+
+@message
+class ReconciliationStatus(Message):
+    """How the books agree with the exchange: the reconciliation actor's health and findings.
+
+    `last_success_ns` / `last_attempt_ns`: the last run that completed / started (None:
+    never). `consecutive_failures` counts failed runs since the last success, `last_error`
+    says why the last failed. `open_discrepancies` are the assets still differing beyond the
+    threshold after the last run. `recovered_fills` and `recovered_transfers` count what the
+    exchange had and the journal lacked, `adjustments` the corrections journaled
+    (`auto_update`). `staking` holds staking and earn balances (Kraken's `.S .M .F .B .P`
+    variants, by variant name), reported apart from trading balances. `checked_seq` is the
+    journal seq the last comparison was made at.
+    """
+
+    last_success_ns: Annotated[int, NonNegative] | None
+    last_attempt_ns: Annotated[int, NonNegative] | None
+    consecutive_failures: Annotated[int, NonNegative]
+    last_error: str
+    open_discrepancies: tuple[Discrepancy, ...]
+    recovered_fills: Annotated[int, NonNegative]
+    recovered_transfers: Annotated[int, NonNegative]
+    adjustments: Annotated[int, NonNegative]
+    staking: dict[str, Decimal]
+    checked_seq: Annotated[int, NonNegative]
+    auto_update: bool
+
+
+@message
 class PortfolioState(Message):
     """The portfolio snapshot as of journal `seq` (every part reflects the log up to it).
 
@@ -89,6 +134,7 @@ class PortfolioState(Message):
     asset to its `PositionState`. `drawdown` is None when the group has no drawdown actor;
     `prices` maps each pair to its quote and age at `as_of_ns`; `stale` and `unpriced` name
     the holdings valued with a price older than `prices.max_age_seconds`, or with none.
+    `reconciliation` is the last status of the reconciliation actor (None: not in the group).
     """
 
     correlation_id: Identifier
@@ -102,3 +148,4 @@ class PortfolioState(Message):
     prices: dict[str, PriceView] = field(default_factory=dict)
     stale: tuple[str, ...] = ()
     unpriced: tuple[str, ...] = ()
+    reconciliation: ReconciliationStatus | None = None

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from messages import ExecutionReport, Side, Transfer
+from messages import BalanceAdjusted, ExecutionReport, Side, Transfer
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -269,6 +269,19 @@ class PositionLedger:
         return changed
 
 
+def book_adjustment(adjustment: BalanceAdjusted, held: PositionBook | None) -> Booking:
+    """A reconciliation correction as one leg of after − before; it realizes nothing.
+
+    Units added to or taken from a position move at its average cost (a correction is not a
+    trade); into a flat position, at zero cost.
+    """
+    change = adjustment.after - adjustment.before
+    if change == ZERO:
+        raise BookingError("after", "an adjustment that changes nothing")
+    price = held.average_cost if held is not None and held.quantity != ZERO else ZERO
+    return Booking(legs=(Leg(adjustment.asset, change, price),))
+
+
 def booking_for(
     event: object,
     valuation_currency: str,
@@ -280,6 +293,8 @@ def booking_for(
         return book_fill(event, valuation_currency, context)
     if isinstance(event, Transfer):
         return book_transfer(event, position_of(event.asset))
+    if isinstance(event, BalanceAdjusted):
+        return book_adjustment(event, position_of(event.asset))
     return Booking(legs=())
 
 

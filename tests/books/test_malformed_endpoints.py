@@ -73,6 +73,7 @@ SERVED = {  # endpoint -> (process, actor) in the shipped layout
     "execution.query": ("feed", "execution"),
     "prices.query": ("market", "prices"),
     "drawdown.query": ("market", "drawdown"),
+    "reconciliation.query": ("reconcile", "reconciliation"),
 }
 PUBLISHED = {
     "journal.events": "journal",
@@ -80,6 +81,7 @@ PUBLISHED = {
     "positions.events": "positions",
     "prices.events": "prices",
     "drawdown.events": "drawdown",
+    "reconciliation.events": "reconciliation",
 }
 
 FOREIGN_REQUEST = {  # endpoint -> a request that belongs to another endpoint
@@ -98,6 +100,7 @@ FOREIGN_REQUEST = {  # endpoint -> a request that belongs to another endpoint
     "execution.query": GetPortfolioState(correlation_id="wrong-door-7"),
     "prices.query": GetDrawdownState(correlation_id="wrong-door-8"),
     "drawdown.query": GetPrices(correlation_id="wrong-door-9"),
+    "reconciliation.query": GetDrawdownState(correlation_id="wrong-door-10"),
 }
 
 REPLY_TIMEOUT_MS = 5000

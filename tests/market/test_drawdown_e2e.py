@@ -1,8 +1,8 @@
 """End to end on the paper exchange: a price move shows as drawdown, past the limit risk denies.
 
-The group runs as a user runs it (runner.py, every process). The test plays two outsiders:
-the one who records the account's deposit in the journal (what reconciliation does for real)
-and the market, moved through the paper exchange's `/admin/price`.
+The group runs as a user runs it (runner.py, every process): reconciliation brings the paper
+account's opening deposit into the books, the execution actor a trade made on the exchange,
+and the test moves the market through the paper exchange's `/admin/price`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import zmq
 
 from actors.config import load_config
 from actors.runtime.client import RequestClient
-from messages import CheckOrder, RiskDecision, Side, Transfer
+from messages import CheckOrder, RiskDecision, Side
 from tests.books.test_group_e2e import admin, group_config, status, wait_portfolio
-from tests.support.group import RunningGroup, group_pids
+from tests.support.group import RunningGroup, group_pids, wait_for
 
 MARK_INTERVAL_SECONDS = 0.5
 
@@ -56,6 +56,7 @@ def test_a_price_drop_shows_as_drawdown_in_status_and_past_the_limit_risk_denies
             "max_total_drawdown_pct": "8",
             "max_daily_drawdown_pct": "8",
             "max_weekly_drawdown_pct": "50",
+            "max_position_exposure": "100000",  # the 1 XBT held is not what denies
         },
     )
     shipped = yaml.safe_load(path.read_text())
@@ -65,14 +66,7 @@ def test_a_price_drop_shows_as_drawdown_in_status_and_past_the_limit_risk_denies
     try:
         url = group.wait_ready()["exchange"]
         config = load_config(path)
-        deposit = Transfer(
-            transfer_id="opening-deposit",
-            asset="USD",
-            amount=Decimal("100000"),
-            ts_event=time.time_ns(),
-            ts_init=time.time_ns(),
-        )
-        assert ask(config, "journal.ingest", deposit).seq == 1
+        wait_portfolio(path, lambda s: Decimal(s["cash"].get("USD", "0")) == Decimal(100000))
         admin(url, "price", {"pair": "XBT/USD", "price": "60000"})
         admin(url, "trade", {"pair": "XBT/USD", "side": "buy", "volume": "1"})
         state = wait_portfolio(
@@ -82,7 +76,8 @@ def test_a_price_drop_shows_as_drawdown_in_status_and_past_the_limit_risk_denies
         peak = Decimal(state["drawdown"]["peak_equity"])
         assert peak == Decimal(100000)
         assert Decimal(0) < Decimal(state["drawdown"]["total_pct"]) < Decimal(1)
-        assert check_buy(config).approved, "nothing is breached yet"
+        # nothing is breached: approved once the risk actor polled a state with the price
+        assert wait_for(lambda: check_buy(config).approved, timeout=10)
 
         # XBT from 60000 to 50000: equity falls by about 10000, 10% of the peak
         moved_at = time.monotonic()

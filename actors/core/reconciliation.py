@@ -1,0 +1,144 @@
+"""Reconciliation: where the books and the exchange disagree. Pure: no clock, no I/O.
+
+The exchange's side is its balance per asset at one point of its ledger (the last ledger
+entry read before and after the balances, unchanged in between). The books' side is the
+books with every trade and transfer of the ledger up to that point applied, and without what
+the books hold beyond it: a fill the books have already but the exchange's ledger did not
+show yet (`books_as_of` takes those out), so a fill in flight is never a false alarm.
+
+An asset differs when |exchange − books| exceeds its threshold in its own units and, when it
+can be valued, its value exceeds the threshold in the valuation currency. A difference is a
+discrepancy only once it has been seen, unchanged, in `confirm_runs` runs in a row: a real
+drift stays put, a race moves on.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from kraken.models import LedgerEntry
+from messages import Transfer
+
+ZERO = Decimal(0)
+TRADE_LEDGER_TYPE = "trade"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """How far apart books and exchange may be: `per_asset` (else `default`) in the asset's
+    units, and `value` in the valuation currency (applied when the difference can be
+    valued). Both must be exceeded."""
+
+    default: Decimal
+    per_asset: Mapping[str, Decimal]
+    value: Decimal
+
+    def of(self, asset: str) -> Decimal:
+        """The threshold in `asset`'s units."""
+        return self.per_asset.get(asset, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """`asset` is `books` in the books and `exchange` on the exchange; difference =
+    exchange − books; `value` its worth in the valuation currency (None: unpriced)."""
+
+    asset: str
+    books: Decimal
+    exchange: Decimal
+    difference: Decimal
+    value: Decimal | None
+
+
+def books_as_of(
+    books: Mapping[str, Decimal], beyond: Iterable[Mapping[str, Decimal]]
+) -> dict[str, Decimal]:
+    """The books without the events the exchange's side does not include yet.
+
+    `beyond` holds, per such event, what it moved per asset (signed); each is taken back.
+    """
+    adjusted = dict(books)
+    for moved in beyond:
+        for asset, amount in moved.items():
+            adjusted[asset] = adjusted.get(asset, ZERO) - amount
+    return adjusted
+
+
+def compare(
+    books: Mapping[str, Decimal],
+    exchange: Mapping[str, Decimal],
+    thresholds: Thresholds,
+    value_of: Callable[[str, Decimal], Decimal | None],
+    context: decimal.Context,
+) -> list[Difference]:
+    """Every asset whose balances differ beyond the thresholds, sorted by asset.
+
+    An asset missing on one side holds zero there. `value_of(asset, amount)` gives the
+    amount's worth in the valuation currency, or None when it cannot be priced.
+    """
+    found = []
+    for asset in sorted(set(books) | set(exchange)):
+        held = books.get(asset, ZERO)
+        told = exchange.get(asset, ZERO)
+        difference = context.subtract(told, held)
+        if abs(difference) <= thresholds.of(asset):
+            continue
+        value = value_of(asset, difference)
+        if value is not None and abs(value) <= thresholds.value:
+            continue
+        found.append(Difference(asset, held, told, difference, value))
+    return found
+
+
+@dataclass
+class Confirmations:
+    """Differences seen run after run; one becomes a discrepancy when it is seen with the
+    same difference in `runs` consecutive runs. `since_ns` remembers when each was first
+    seen."""
+
+    runs: int
+    seen: dict[str, tuple[Decimal, int, int]] = field(default_factory=dict)
+
+    def observe(self, found: Iterable[Difference], now_ns: int) -> list[tuple[Difference, int]]:
+        """Record one run's differences; the confirmed ones with their first-seen time."""
+        current: dict[str, tuple[Decimal, int, int]] = {}
+        confirmed = []
+        for difference in found:
+            previous = self.seen.get(difference.asset)
+            if previous is not None and previous[0] == difference.difference:
+                count, since = previous[1] + 1, previous[2]
+            else:
+                count, since = 1, now_ns
+            current[difference.asset] = (difference.difference, count, since)
+            if count >= self.runs:
+                confirmed.append((difference, since))
+        self.seen = current
+        return confirmed
+
+
+def transfer_of(
+    entry: LedgerEntry, ts_init: int, unit_price: Decimal | None = None
+) -> Transfer | None:
+    """The transfer a ledger entry is, or None.
+
+    Every entry on a trading asset that is not a trade leg moves the balance without a
+    trade: a deposit, a withdrawal, a move to or from staking, a correction by the exchange.
+    Each is a flow of amount − fee (Kraken's `amount` is gross; the leg's fee leaves too).
+    Staking and earn variants (`XBT.M`, `DOT.S`) are not trading balances: None.
+    """
+    if entry.type == TRADE_LEDGER_TYPE or entry.is_variant:
+        return None
+    moved = entry.amount - entry.fee
+    if moved == ZERO:
+        return None
+    return Transfer(
+        transfer_id=entry.ledger_id,
+        asset=entry.asset,
+        amount=moved,
+        unit_price=unit_price if moved > ZERO else None,
+        ts_event=entry.time_ns,
+        ts_init=ts_init,
+    )
