@@ -129,16 +129,19 @@ def quote_of(quote: PriceQuote) -> Quote:
 
 
 def with_quotes(book: PriceBook, quotes: Iterable[PriceQuote]) -> tuple[PriceBook, int]:
-    """`book` with each quote newer than the one held (latest wins); the newest receive time."""
-    held = dict(book)
+    """`book` with each quote newer than the one held (latest wins); the newest receive time
+    (0 when nothing was newer)."""
+    taken: dict[str, Quote] = {}
     newest = 0
     for wire in quotes:
-        known = held.get(wire.pair)
+        known = taken.get(wire.pair) or book.get(wire.pair)
         if known is not None and known.received_ns > wire.received_ns:
             continue
-        held[wire.pair] = quote_of(wire)
+        taken[wire.pair] = quote_of(wire)
         newest = max(newest, wire.received_ns)
-    return PriceBook(held.values()), newest
+    if not taken:
+        return book, 0
+    return book.with_quotes(taken.values()), newest
 
 
 def figures_state(figures: DrawdownFigures) -> DrawdownState:

@@ -173,11 +173,17 @@ class PortfolioActor(ServiceActor):
         self.follows_reconciliation = in_group(self.config, "reconciliation")
         self.reconciliation: ReconciliationStatus | None = None
         self.prices = PriceBook()
+        self.price_views: dict[str, PriceView] = {}
+        self.prices_version = 0
         self.newest_quote_ns = 0
+        self._valued_key: tuple | None = None
+        self._valued: dict[str, Any] = {}
+        self._valued_until = 0
         self._max_age_ns = int(self.config.prices.max_age_seconds * NS_PER_SECOND)
         self._snapshot: PortfolioState | None = None
         self._snapshot_figures: DrawdownFigures | None = None
         self._snapshot_seq = -1
+        self._snapshot_version = 0
         self._last_change_at = time.monotonic()
         self._confirmed_at_ns = self.clock()
         for part in self.parts:
@@ -208,7 +214,8 @@ class PortfolioActor(ServiceActor):
         if change.first_seq <= change.seq:
             self._follow(part, change.first_seq, change.seq, values)
             return
-        self._last_change_at = time.monotonic()
+        # A mark between events is not a journal change: it must not keep the resync tick,
+        # which confirms the parts are current while the journal is quiet, from running.
         if change.seq > part.received:
             self._resync(part)  # a gap before this mark
         elif change.seq == part.received:
@@ -240,11 +247,22 @@ class PortfolioActor(ServiceActor):
 
     def _take_quotes(self, quotes: Any) -> None:
         try:
-            self.prices, newest = with_quotes(self.prices, quotes)
+            prices, newest = with_quotes(self.prices, quotes)
         except ValueError as exc:
             self.failed += 1
             self.log.warning("refused quotes: {}", exc)
             return
+        if prices is self.prices:
+            return  # nothing newer
+        views = dict(self.price_views)
+        for pair, quote in prices.items():
+            if self.prices.get(pair) is not quote:
+                views[pair] = PriceView(
+                    bid=quote.bid, ask=quote.ask, last=quote.last, observed_ns=quote.observed_ns
+                )
+        self.prices = prices
+        self.price_views = views
+        self.prices_version += 1
         self.newest_quote_ns = max(self.newest_quote_ns, newest)
 
     def _ask_prices(self) -> None:
@@ -355,6 +373,7 @@ class PortfolioActor(ServiceActor):
             )
             self._snapshot_figures = figures
             self._snapshot_seq = self.cash.seq
+            self._snapshot_version += 1
         return self._snapshot
 
     def now(self) -> int:
@@ -418,7 +437,27 @@ class PortfolioActor(ServiceActor):
                 drawdown=self._drawdown_view(equity, now),
                 reconciliation=self.reconciliation,
             )
-        valued = self.value(books, now)
+        return replace(
+            books,
+            correlation_id=request.correlation_id,
+            as_of_ns=as_of,
+            prices=self.price_views,
+            price_max_age_ns=self._max_age_ns,
+            reconciliation=self.reconciliation,
+            **self._valued_parts(books, now),
+        )
+
+    def _valued_parts(self, books: PortfolioState, now_ns: int) -> dict[str, Any]:
+        """Equity, positions with market figures, drawdown, stale and unpriced, at `now_ns`.
+
+        Computed again only when the books, the quotes or the drawdown figures changed, or
+        time reached a moment that changes the answer: a quote turning stale, a window reset.
+        In between, the same inputs give the same figures, so they are kept.
+        """
+        key = (books.seq, self._snapshot_version, self.prices_version)
+        if key == self._valued_key and now_ns < self._valued_until:
+            return self._valued
+        valued = self.value(books, now_ns)
         positions = {
             asset: replace(
                 position,
@@ -427,31 +466,33 @@ class PortfolioActor(ServiceActor):
             )
             for asset, position in books.positions.items()
         }
-        return replace(
-            books,
-            correlation_id=request.correlation_id,
-            as_of_ns=as_of,
-            equity=valued.equity,
-            positions=positions,
-            drawdown=self._drawdown_view(valued.equity, now),
-            prices=self._price_views(now),
-            stale=valued.stale,
-            unpriced=valued.unpriced,
-            reconciliation=self.reconciliation,
-        )
+        self._valued = {
+            "equity": valued.equity,
+            "positions": positions,
+            "drawdown": self._drawdown_view(valued.equity, now_ns),
+            "stale": valued.stale,
+            "unpriced": valued.unpriced,
+        }
+        self._valued_key = key
+        self._valued_until = self._valid_until(now_ns)
+        return self._valued
 
-    def _price_views(self, now_ns: int) -> dict[str, PriceView]:
-        views = {}
-        for pair, quote in self.prices.items():
-            age = quote.age_ns(now_ns)
-            views[pair] = PriceView(
-                bid=quote.bid,
-                ask=quote.ask,
-                last=quote.last,
-                age_ns=age,
-                stale=age > self._max_age_ns,
-            )
-        return views
+    def _valid_until(self, now_ns: int) -> int:
+        """The first moment a valuation made at `now_ns` may differ with the same inputs."""
+        until = min(
+            (
+                quote.observed_ns + self._max_age_ns + 1
+                for quote in self.prices.values()
+                if quote.observed_ns + self._max_age_ns >= now_ns
+            ),
+            default=now_ns + NS_PER_SECOND * 3600,
+        )
+        if self.drawdown is not None:
+            settings = self.drawdown_settings
+            this_window = settings.daily_window_start(now_ns)
+            next_window = settings.daily_window_start(this_window + 26 * 3600 * NS_PER_SECOND)
+            until = min(until, next_window)
+        return until
 
     def _drawdown_view(self, equity: Decimal | None, now_ns: int) -> DrawdownView | None:
         """Each window's drawdown of `equity` at `now_ns`, from the peaks at the snapshot's seq.

@@ -150,16 +150,17 @@ def drawdown_json(state: PortfolioState) -> dict[str, Any]:
 
 def prices_json(state: PortfolioState) -> dict[str, Any]:
     """Each pair's quote with its age in seconds at `as_of`, and whether it is stale."""
-    return {
-        pair: {
+    shown = {}
+    for pair, price in sorted(state.prices.items()):
+        age = max(0, state.as_of_ns - price.observed_ns)
+        shown[pair] = {
             "bid": _text(price.bid),
             "ask": _text(price.ask),
             "last": _text(price.last),
-            "age_seconds": str(Decimal(price.age_ns).scaleb(-9)),
-            "stale": price.stale,
+            "age_seconds": str(Decimal(age).scaleb(-9)),
+            "stale": age > state.price_max_age_ns,
         }
-        for pair, price in sorted(state.prices.items())
-    }
+    return shown
 
 
 def _short(text: str | None, places: int = 8) -> str:

@@ -73,13 +73,14 @@ class DrawdownView(Message):
 
 @message
 class PriceView(Message):
-    """A pair's price as the state query shows it, with its age at the snapshot's `as_of`."""
+    """A pair's price as the state query shows it. `observed_ns` is when the price was last
+    true (the older of exchange and receive time): its age at the snapshot's `as_of_ns` is
+    as_of − observed, stale beyond the state's `price_max_age_ns`."""
 
     bid: Decimal | None
     ask: Decimal | None
     last: Decimal | None
-    age_ns: Annotated[int, NonNegative]
-    stale: bool
+    observed_ns: Annotated[int, NonNegative]
 
 
 @message
@@ -148,4 +149,5 @@ class PortfolioState(Message):
     prices: dict[str, PriceView] = field(default_factory=dict)
     stale: tuple[str, ...] = ()
     unpriced: tuple[str, ...] = ()
+    price_max_age_ns: Annotated[int, NonNegative] = 0
     reconciliation: ReconciliationStatus | None = None

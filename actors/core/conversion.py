@@ -236,6 +236,38 @@ class PriceBook(Mapping[str, Quote]):
     def __repr__(self) -> str:
         return f"PriceBook({list(self._quotes.values())!r})"
 
+    def with_quotes(self, quotes: Iterable[Quote]) -> PriceBook:
+        """A new book with each quote replacing its pair's (this one unchanged).
+
+        Quotes of pairs the book has already only replace their two hops; a new pair builds
+        the book again.
+        """
+        quotes = list(quotes)
+        if any(quote.pair not in self._quotes for quote in quotes):
+            return PriceBook([*self._quotes.values(), *quotes])
+        book = object.__new__(PriceBook)
+        book._quotes = dict(self._quotes)
+        neighbours = dict(self._neighbours)
+        copied: set[str] = set()
+        for quote in quotes:
+            if not isinstance(quote, Quote):
+                raise PriceError("quotes", f"expected Quote items, got {type(quote).__name__}")
+            book._quotes[quote.pair] = quote
+            for hop in (
+                _Hop(quote.base, quote.quote, quote, inverted=False),
+                _Hop(quote.quote, quote.base, quote, inverted=True),
+            ):
+                if hop.source not in copied:
+                    neighbours[hop.source] = list(neighbours[hop.source])
+                    copied.add(hop.source)
+                hops = neighbours[hop.source]
+                for index, held in enumerate(hops):
+                    if held.quote.pair == quote.pair:
+                        hops[index] = hop
+                        break
+        book._neighbours = neighbours
+        return book
+
     def with_quote(self, quote: Quote) -> PriceBook:
         """A new book with `quote` replacing the pair's previous quote (this one unchanged)."""
         return PriceBook([*self._quotes.values(), quote])

@@ -322,3 +322,51 @@ def test_converting_there_and_back_at_mid_returns_one(bid, spread):
     there = convert(book, "XBT", to="USD", mode="mid").rate
     back = convert(book, "USD", to="XBT", mode="mid").rate
     assert abs(CONTEXT.multiply(there, back) - 1) < Decimal("1e-30")
+
+
+D = Decimal
+
+
+def test_a_book_updated_with_quotes_converts_exactly_as_one_built_from_scratch():
+    context = decimal.Context(prec=34)
+    first = [
+        Quote(
+            pair="XBT/USD",
+            bid=D("60000"),
+            ask=D("60010"),
+            last=None,
+            exchange_ns=None,
+            received_ns=1,
+        ),
+        Quote(
+            pair="ETH/XBT",
+            bid=D("0.05"),
+            ask=D("0.0501"),
+            last=None,
+            exchange_ns=None,
+            received_ns=1,
+        ),
+        Quote(
+            pair="ETH/USD", bid=D("3000"), ask=D("3001"), last=None, exchange_ns=None, received_ns=1
+        ),
+    ]
+    moved = [
+        Quote(
+            pair="XBT/USD",
+            bid=D("50000"),
+            ask=D("50010"),
+            last=None,
+            exchange_ns=None,
+            received_ns=2,
+        ),
+        Quote(
+            pair="SOL/USD", bid=D("150"), ask=D("151"), last=None, exchange_ns=None, received_ns=2
+        ),
+    ]
+    updated = PriceBook(first).with_quotes(moved[:1]).with_quotes(moved[1:])
+    fresh = PriceBook([*first[1:], *moved])
+    assert dict(updated) == dict(fresh)
+    for currency in ("XBT", "ETH", "SOL"):
+        for held in (D(1), D(-1)):
+            args = dict(to="USD", now_ns=3, max_age_ns=10, bridges=("XBT",), context=context)
+            assert updated.convert(currency, held, **args) == fresh.convert(currency, held, **args)
