@@ -1,6 +1,7 @@
 """Start, watch and stop the portfolio service's process group; query it.
 
-    python runner.py [--config PATH] [--duration SECONDS]   run the group until Ctrl-C
+    python runner.py [--config PATH] [--duration SECONDS] [--no-view]
+                                                            run the group until Ctrl-C
     python runner.py status [--json]                        the running group's state
     python runner.py replay FILE [--json] [--balance CUR=AMOUNT ...]
                                                             a file through the books
@@ -26,12 +27,14 @@ import zmq
 from loguru import logger
 
 from actors.config import ConfigError, ServiceConfig, load_config
+from actors.metrics import MetricsExporter
+from actors.monitor import GroupMonitor, MonitorThread
 from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.logs import configure_logging
 from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
-from actors.views import plain, portfolio_json, portfolio_text
-from messages import GetPortfolioState, GetProcessHealth, ProcessHealth
+from actors.views import portfolio_json, portfolio_text
+from messages import GetProcessHealth, ProcessHealth
 
 RUNNER = Path(__file__).resolve()
 EXIT_OK = 0
@@ -85,14 +88,20 @@ def _wait_until_every_actor_answers(
             time.sleep(0.05)  # poll interval of a readiness loop bounded by `deadline`
 
 
-def run_group(config: ServiceConfig, config_path: Path, duration: float | None) -> int:
-    """Run the configured group until Ctrl-C / SIGTERM or `duration` seconds; exit code."""
+def run_group(
+    config: ServiceConfig, config_path: Path, duration: float | None, view: bool = False
+) -> int:
+    """Run the configured group until Ctrl-C / SIGTERM or `duration` seconds; exit code.
+
+    With `view`, the terminal shows the live view instead of the logs (they stay in files).
+    """
     configure_logging(
         process="runner",
         level=config.service.log_level,
         log_dir=config.run_dir / "logs",
         rotation_bytes=config.service.log_rotation_bytes,
         retention_files=config.service.log_retention_files,
+        console=not view,
     )
     config.run_dir.mkdir(parents=True, exist_ok=True)
     parent = ["--parent", str(os.getpid())]
@@ -108,7 +117,11 @@ def run_group(config: ServiceConfig, config_path: Path, duration: float | None) 
         )
     for process in config.processes:
         specs.append(ChildSpec(process, _child_argv(config_path, "host", process, *parent)))
+    for spec in specs:
+        spec.quiet = view
     supervisor = Supervisor(specs, config.supervisor)
+    monitor: MonitorThread | None = None
+    exporter: MetricsExporter | None = None
     previous = {
         sig: signal.signal(sig, lambda *_: supervisor.request_stop())
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -133,9 +146,32 @@ def run_group(config: ServiceConfig, config_path: Path, duration: float | None) 
             "processes": {p: list(s.actors) for p, s in config.processes.items()},
             "endpoints": dict(config.endpoints),
         }
+        if config.metrics.enabled or view:
+            monitor = MonitorThread(
+                config,
+                config.view.refresh_seconds,
+                restarts=lambda: {c.spec.name: c.restarts for c in supervisor.children},
+            )
+        if config.metrics.enabled and monitor is not None:
+            exporter = MetricsExporter(config.metrics.host, config.metrics.port)
+            try:
+                ready["metrics"] = exporter.start()
+            except OSError as exc:
+                exporter = None
+                raise GroupFailed(
+                    f"metrics.port {config.metrics.port} on {config.metrics.host}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            monitor.add_listener(exporter.update)
+            logger.info("metrics at {}", ready["metrics"])
+        if monitor is not None:
+            monitor.start()
         print("ready " + json.dumps(ready), flush=True)
         until = None if duration is None else time.monotonic() + duration
-        supervisor.watch(until)
+        if view and monitor is not None:
+            _watch_with_view(supervisor, monitor, until)
+        else:
+            supervisor.watch(until)
         logger.info("stopping the group")
         return EXIT_OK
     except GroupFailed as exc:
@@ -143,57 +179,56 @@ def run_group(config: ServiceConfig, config_path: Path, duration: float | None) 
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     finally:
+        if monitor is not None:
+            monitor.stop()
+        if exporter is not None:
+            exporter.stop()
         supervisor.stop_all()
         context.destroy(linger=0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
+def _watch_with_view(supervisor: Supervisor, monitor: MonitorThread, until: float | None) -> None:
+    """Supervise while the terminal shows the live view, redrawn with each snapshot."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    from actors.dashboard import render
+
+    console = Console()
+    shown: list[object] = [None]
+    with Live(
+        Text("reading the group..."), console=console, refresh_per_second=4, screen=False
+    ) as live:
+
+        def redraw() -> None:
+            latest = monitor.latest
+            if latest is not None and latest is not shown[0]:
+                shown[0] = latest
+                live.update(render(latest))
+
+        supervisor.watch(until, on_tick=redraw)
+
+
 def show_status(config: ServiceConfig, as_json: bool) -> int:
-    """Print the running group's health and portfolio state."""
-    context = zmq.Context()
+    """Print the running group's health, risk verdict and state (a table, or JSON)."""
+    monitor = GroupMonitor(config)
     try:
-        health = {}
-        for process in config.processes:
-            try:
-                answer = _process_health(context, config, process, timeout_ms=1000)
-                health[process] = plain(answer)
-            except (RequestFailed, RemoteError) as exc:
-                health[process] = {"error": str(exc)}
-        state = None
-        address = config.endpoints.get("portfolio.query")
-        if address is not None:
-            with RequestClient(context, "portfolio.query", address, config.transport) as client:
-                try:
-                    reply = client.request(
-                        GetPortfolioState(correlation_id=client.new_correlation_id())
-                    )
-                    state = portfolio_json(reply)
-                except (RequestFailed, RemoteError) as exc:
-                    state = {"error": str(exc)}
-        report = {"processes": health, "portfolio": state}
-        if as_json:
-            print(json.dumps(report, indent=2, sort_keys=True))
-        else:
-            for process, answer in health.items():
-                if "error" in answer:
-                    print(f"{process}: DOWN ({answer['error']})")
-                    continue
-                actors = ", ".join(
-                    f"{a['actor']}(handled {a['handled']}, failed {a['failed']}, "
-                    f"malformed {a['malformed']})"
-                    for a in answer["actors"]
-                )
-                readiness = "ready" if answer["ready"] else "NOT READY"
-                print(f"{process}: pid {answer['pid']} {readiness}: {actors}")
-            if state is None or "error" in state:
-                print(f"portfolio: {state and state['error']}")
-            else:
-                print(portfolio_text(state))
-        down = any("error" in a for a in health.values())
-        return EXIT_FAILED if down else EXIT_OK
+        snapshot = monitor.poll()
     finally:
-        context.destroy(linger=0)
+        monitor.close()
+    if as_json:
+        print(json.dumps(snapshot.as_json(), indent=2, sort_keys=True))
+    else:
+        from rich.console import Console
+
+        from actors.dashboard import render
+
+        Console(width=max(100, Console().width)).print(render(snapshot))
+    down = any("error" in health for health in snapshot.processes.values())
+    return EXIT_FAILED if down else EXIT_OK
 
 
 def replay_file(config: ServiceConfig, path: Path, as_json: bool, balances: list[str]) -> int:
@@ -260,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runner.py", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=None, help="config file (config.yaml)")
     parser.add_argument("--duration", type=float, default=None, help="run this many seconds")
+    parser.add_argument(
+        "--no-view", action="store_true", help="plain logs instead of the live terminal view"
+    )
     commands = parser.add_subparsers(dest="command")
     status = commands.add_parser("status", help="the running group's state")
     status.add_argument("--json", action="store_true", help="as JSON")
@@ -308,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         return show_status(config, args.json)
     if args.command == "replay":
         return replay_file(config, args.file, args.json, args.balance)
-    return run_group(config, config_path, args.duration)
+    view = config.view.enabled and not args.no_view and sys.stdout.isatty()
+    return run_group(config, config_path, args.duration, view=view)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,23 @@ class ReconciliationSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ViewSettings:
+    """The runner's live terminal view."""
+
+    enabled: bool = True
+    refresh_seconds: float = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsSettings:
+    """The Prometheus endpoint the runner serves."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceConfig:
     """The whole of config.yaml."""
 
@@ -188,6 +205,8 @@ class ServiceConfig:
     prices: PricesSettings = field(default_factory=PricesSettings)
     drawdown: DrawdownSettingsConfig = field(default_factory=DrawdownSettingsConfig)
     reconciliation: ReconciliationSettings = field(default_factory=ReconciliationSettings)
+    view: ViewSettings = field(default_factory=ViewSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None
 
     @property
@@ -266,6 +285,14 @@ def _check_drawdown(config: ServiceConfig) -> None:
     for asset, threshold in recon.thresholds.items():
         if not (threshold.is_finite() and threshold >= 0):
             raise ConfigError(f"reconciliation.thresholds.{asset}", "must be a decimal >= 0")
+    if config.view.refresh_seconds <= 0:
+        raise ConfigError("view.refresh_seconds", "must be > 0")
+    if not 0 <= config.metrics.port <= 65535:
+        raise ConfigError("metrics.port", "must be 0..65535")
+    if config.metrics.enabled and not _is_loopback(f"tcp://{config.metrics.host}:1"):
+        raise ConfigError(
+            "metrics.host", f"{config.metrics.host} is not loopback; the metrics are not secured"
+        )
     if config.prices.max_age_seconds <= 0:
         raise ConfigError("prices.max_age_seconds", "must be > 0")
     if config.prices.interval_seconds <= 0:

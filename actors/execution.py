@@ -724,6 +724,9 @@ class ExecutionActor(ServiceActor):
         if planned is not None:
             self.on_submit(planned, None)
 
+    def counters(self) -> dict[str, int]:
+        return dict(self.counts)
+
     # -- inspection ------------------------------------------------------------------------
     @handles(GetExecutionStats)
     def on_stats(self, request: GetExecutionStats, inbound: Inbound | None) -> ExecutionStats:

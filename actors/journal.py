@@ -217,6 +217,14 @@ class JournalActor(ServiceActor):
             if self._batch and self.inbox.empty():
                 self._commit_batch()
 
+    def counters(self) -> dict[str, int]:
+        return {
+            "journaled": self.journaled,
+            "duplicates": self.duplicates,
+            "refused": self.refusals,
+            "commits": self.commits,
+        }
+
     # -- ingest -----------------------------------------------------------------------------
     @handles(ExecutionReport, Transfer, BalanceAdjusted, on=INGEST_ENDPOINT)
     def on_event(

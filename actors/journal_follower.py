@@ -26,7 +26,7 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
-from messages import EventBatch, ReplayEvents, SequencedEvent
+from messages import EventBatch, ExecutionReport, ReplayEvents, SequencedEvent
 from messages.base import Message
 from messages.codec import decode, encode
 
@@ -124,6 +124,8 @@ class JournalFollower(ServiceActor):
             self.restore(*saved)
             self.log.info("restored from snapshot at seq {}", saved[0])
         self._replaying = False
+        self.events_applied = 0
+        self.fills_applied = 0
         self._since_snapshot = 0
         self._last_event_at = time.monotonic()
         self._catch_up()
@@ -161,8 +163,14 @@ class JournalFollower(ServiceActor):
             self._catch_up()
         self.schedule(self.catch_up_interval_seconds, _CatchUp())
 
+    def counters(self) -> dict[str, int]:
+        return {"events_applied": self.events_applied, "fills_applied": self.fills_applied}
+
     def _apply_one(self, event: SequencedEvent) -> dict[str, Any]:
         changed = self.fold(event)
+        self.events_applied += 1
+        if isinstance(event.event, ExecutionReport) and event.event.last_qty > 0:
+            self.fills_applied += 1
         self._since_snapshot += 1
         if self._since_snapshot >= self.snapshot_every_events:
             self._save()

@@ -30,9 +30,11 @@ from actors.runtime.actor import (
 from messages import (
     CheckOrder,
     GetPortfolioState,
+    GetRiskVerdict,
     PortfolioState,
     PositionState,
     RiskDecision,
+    RiskVerdict,
     Side,
 )
 
@@ -66,6 +68,49 @@ def decide(
     now_ns: int = 0,
 ) -> tuple[bool, str]:
     """Approve or deny `order` against `state`; pure, so every rule is tested directly."""
+    allowed, reason = trading_gate(
+        state,
+        state_age_ms,
+        max_state_age_ms=max_state_age_ms,
+        deny_on_stale_prices=deny_on_stale_prices,
+        max_reconciliation_age_ms=max_reconciliation_age_ms,
+        deny_on_discrepancy=deny_on_discrepancy,
+        now_ns=now_ns,
+    )
+    if not allowed:
+        return False, reason
+    assert state is not None
+    base, quote = split_pair(order.pair)
+    if quote != state.valuation_currency:
+        return False, f"cannot value {order.pair}: quote is not {state.valuation_currency}"
+    held = state.positions.get(base)
+    quantity = held.quantity if held is not None else Decimal(0)
+    change = order.quantity if order.side is Side.BUY else -order.quantity
+    after = abs((quantity + change) * order.price)
+    if after > max_position_exposure:
+        return False, f"{base} exposure after the order {after} > limit {max_position_exposure}"
+    others = sum(
+        (position_exposure(p) for asset, p in state.positions.items() if asset != base),
+        Decimal(0),
+    )
+    total = others + after
+    if total > max_total_exposure:
+        return False, f"total exposure after the order {total} > limit {max_total_exposure}"
+    return True, ""
+
+
+def trading_gate(
+    state: PortfolioState | None,
+    state_age_ms: int,
+    *,
+    max_state_age_ms: int,
+    deny_on_stale_prices: bool = True,
+    max_reconciliation_age_ms: int | None = None,
+    deny_on_discrepancy: bool = True,
+    now_ns: int = 0,
+) -> tuple[bool, str]:
+    """Whether any order may go out at all, whatever its size: the rules that do not depend
+    on the order (the state's age, drawdown limits, reconciliation, price freshness)."""
     if state is None:
         return False, "no portfolio state yet"
     if state_age_ms > max_state_age_ms:
@@ -106,22 +151,6 @@ def decide(
         if state.stale:
             parts.append(f"stale prices: {', '.join(state.stale)}")
         return False, f"holdings cannot be valued with fresh prices ({'; '.join(parts)})"
-    base, quote = split_pair(order.pair)
-    if quote != state.valuation_currency:
-        return False, f"cannot value {order.pair}: quote is not {state.valuation_currency}"
-    held = state.positions.get(base)
-    quantity = held.quantity if held is not None else Decimal(0)
-    change = order.quantity if order.side is Side.BUY else -order.quantity
-    after = abs((quantity + change) * order.price)
-    if after > max_position_exposure:
-        return False, f"{base} exposure after the order {after} > limit {max_position_exposure}"
-    others = sum(
-        (position_exposure(p) for asset, p in state.positions.items() if asset != base),
-        Decimal(0),
-    )
-    total = others + after
-    if total > max_total_exposure:
-        return False, f"total exposure after the order {total} > limit {max_total_exposure}"
     return True, ""
 
 
@@ -163,28 +192,55 @@ class RiskActor(ServiceActor):
     def _poll_failed(self, failure: RequestFailed) -> None:
         self.polling = False
 
+    def counters(self) -> dict[str, int]:
+        return {"approved": self.approved, "denied": self.denied}
+
+    def _state_age_ms(self) -> int:
+        if self.state is None:
+            return 1 << 31
+        received_ms = int((time.monotonic() - self.state_received) * 1000)
+        confirmed_ms = (time.time_ns() - self.state.as_of_ns) // 1_000_000
+        return max(received_ms, confirmed_ms, 0)
+
+    def _rules(self) -> dict:
+        risk = self.config.risk
+        return {
+            "max_state_age_ms": risk.max_state_age_ms,
+            "deny_on_stale_prices": risk.deny_on_stale_prices,
+            "max_reconciliation_age_ms": None
+            if risk.max_reconciliation_age_seconds is None
+            else int(risk.max_reconciliation_age_seconds * 1000),
+            "deny_on_discrepancy": risk.deny_on_discrepancy,
+            "now_ns": time.time_ns(),
+        }
+
+    @handles(GetRiskVerdict, on="risk.query")
+    def on_get_verdict(self, request: GetRiskVerdict, inbound: Inbound | None) -> RiskVerdict:
+        """Whether orders may go out now at all (the order-independent rules), and why not."""
+        age_ms = self._state_age_ms()
+        allowed, reason = trading_gate(self.state, age_ms, **self._rules())
+        return RiskVerdict(
+            correlation_id=request.correlation_id,
+            trading_allowed=allowed,
+            reason=reason,
+            state_seq=self.state.seq if self.state else 0,
+            state_age_ms=age_ms,
+            approved=self.approved,
+            denied=self.denied,
+        )
+
     @handles(CheckOrder, on="risk.query")
     def on_check_order(self, order: CheckOrder, inbound: Inbound | None) -> RiskDecision:
         """Approve or deny, fail closed."""
         risk = self.config.risk
-        age_ms = 1 << 31
-        if self.state is not None:
-            received_ms = int((time.monotonic() - self.state_received) * 1000)
-            confirmed_ms = (time.time_ns() - self.state.as_of_ns) // 1_000_000
-            age_ms = max(received_ms, confirmed_ms, 0)
+        age_ms = self._state_age_ms()
         approved, reason = decide(
             order,
             self.state,
             age_ms,
-            max_state_age_ms=risk.max_state_age_ms,
             max_position_exposure=risk.max_position_exposure,
             max_total_exposure=risk.max_total_exposure,
-            deny_on_stale_prices=risk.deny_on_stale_prices,
-            max_reconciliation_age_ms=None
-            if risk.max_reconciliation_age_seconds is None
-            else int(risk.max_reconciliation_age_seconds * 1000),
-            deny_on_discrepancy=risk.deny_on_discrepancy,
-            now_ns=time.time_ns(),
+            **self._rules(),
         )
         if approved:
             self.approved += 1

@@ -80,7 +80,7 @@ from messages.portfolio import (
     PriceView,
     ReconciliationStatus,
 )
-from messages.risk import CheckOrder, RiskDecision
+from messages.risk import CheckOrder, GetRiskVerdict, RiskDecision, RiskVerdict
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -112,6 +112,7 @@ __all__ = [
     "GetPrices",
     "GetProcessHealth",
     "GetReconciliationState",
+    "GetRiskVerdict",
     "Identifier",
     "MalformedFrame",
     "MaxLen",
@@ -137,6 +138,7 @@ __all__ = [
     "ReconciliationStatus",
     "ReplayEvents",
     "RiskDecision",
+    "RiskVerdict",
     "SequencedEvent",
     "Side",
     "TimestampNs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from enum import StrEnum
 from typing import Annotated
 
@@ -37,7 +38,8 @@ class Pong(Message):
     """The answer to a `Ping`: who answered, and that actor's message counters.
 
     `handled` counts messages handled, `failed` handler failures, `malformed` frames refused
-    by the codec; `sent_ns` echoes the ping's.
+    by the codec; `sent_ns` echoes the ping's. `counters` are the actor's own named counts
+    (the journal's journaled and refused events, a fold's fills applied...).
     """
 
     correlation_id: Identifier
@@ -48,6 +50,7 @@ class Pong(Message):
     failed: Count
     malformed: Count
     sent_ns: TimestampNs
+    counters: dict[str, Count] = field(default_factory=dict)
 
 
 class ErrorCode(StrEnum):

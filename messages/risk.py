@@ -8,7 +8,7 @@ from typing import Annotated
 from messages.base import Identifier, Message, NonNegative, Positive, message
 from messages.journal import Side
 
-__all__ = ["CheckOrder", "RiskDecision"]
+__all__ = ["CheckOrder", "GetRiskVerdict", "RiskDecision", "RiskVerdict"]
 
 
 @message
@@ -34,3 +34,25 @@ class RiskDecision(Message):
     reason: str
     state_seq: Annotated[int, NonNegative]
     state_age_ms: Annotated[int, NonNegative]
+
+
+@message
+class GetRiskVerdict(Message):
+    """Ask the risk actor whether orders may go out now at all; answered by `RiskVerdict`."""
+
+    correlation_id: Identifier
+
+
+@message
+class RiskVerdict(Message):
+    """The order-independent verdict: `trading_allowed`, else the `reason` (the first rule
+    that denies: state age, drawdown limit, reconciliation, stale prices). `approved` and
+    `denied` count the risk actor's decisions so far."""
+
+    correlation_id: Identifier
+    trading_allowed: bool
+    reason: str
+    state_seq: Annotated[int, NonNegative]
+    state_age_ms: Annotated[int, NonNegative]
+    approved: Annotated[int, NonNegative]
+    denied: Annotated[int, NonNegative]

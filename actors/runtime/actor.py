@@ -204,6 +204,10 @@ class ServiceActor(pykka.ThreadingActor):
     def stopping(self) -> None:
         """Called in the actor's thread before its sockets close (override)."""
 
+    def counters(self) -> dict[str, int]:
+        """The actor's own named counts, reported in its `Pong` (override)."""
+        return {}
+
     def acknowledged(self, endpoint: str, ack: Acknowledgement, message: Message) -> None:
         """A reliable send was acknowledged (override to react)."""
 
@@ -355,6 +359,7 @@ class ServiceActor(pykka.ThreadingActor):
             failed=self.failed,
             malformed=self.malformed,
             sent_ns=ping.sent_ns,
+            counters=self.counters(),
         )
 
     # -- request / reply -------------------------------------------------------------------

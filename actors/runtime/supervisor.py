@@ -40,6 +40,9 @@ class ChildSpec:
     name: str
     argv: Sequence[str]
     env: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    """Send the child's stderr nowhere (its log file has everything): the live view owns the
+    terminal."""
 
 
 def describe_exit(returncode: int) -> str:
@@ -76,6 +79,7 @@ class _Child:
             list(self.spec.argv),
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if self.spec.quiet else None,
             env=env,
         )
         logger.info("started process {} (pid {})", self.spec.name, self.process.pid)

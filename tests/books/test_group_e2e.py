@@ -20,6 +20,7 @@ def group_config(tmp_path, **changes):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["service"]["run_dir"] = str(tmp_path / "run")
     config["service"]["log_level"] = "DEBUG"
+    config["metrics"]["port"] = 0  # a free port: groups of consecutive tests never collide
     for section, values in changes.items():
         config[section].update(values)
     path = tmp_path / "config.yaml"

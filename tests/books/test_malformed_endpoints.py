@@ -187,6 +187,7 @@ def shipped_config(
     if processes is not None:
         config["processes"] = {name: {"actors": actors} for name, actors in processes.items()}
     config["service"]["log_level"] = "INFO"  # the children's console is an unread pipe
+    config["metrics"]["port"] = 0  # a free port: groups of consecutive tests never collide
     for section, values in changes.items():
         if isinstance(values, dict) and isinstance(config.get(section), dict):
             config[section].update(values)

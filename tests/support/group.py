@@ -47,8 +47,9 @@ def write_config(
         },
         "processes": {name: {"actors": actors} for name, actors in processes.items()},
         "endpoints": dict(endpoints),
-        "actor_classes": TEST_ACTOR_CLASSES,
+        "actor_classes": dict(TEST_ACTOR_CLASSES),
         "exchange": {"mode": exchange_mode},
+        "metrics": {"port": 0},  # a free port: groups of consecutive tests never collide
     }
     for section, values in (extra or {}).items():
         if isinstance(values, Mapping) and isinstance(config.get(section), dict):
