@@ -3,8 +3,9 @@
     python runner.py [--config PATH] [--duration SECONDS] [--no-view]
                                                             run the group until Ctrl-C
     python runner.py status [--json]                        the running group's state
-    python runner.py replay FILE [--json] [--balance CUR=AMOUNT ...]
+    python runner.py replay FILE [--json] [--balance CUR=AMOUNT ...] [--report DIR]
                                                             a file through the books
+    python runner.py report [--out DIR]                     equity curve, drawdown, P&L
     python runner.py paper-exchange [--port N]              the paper exchange alone
 
 Every command takes --config (default: config.yaml beside this file).
@@ -231,10 +232,39 @@ def show_status(config: ServiceConfig, as_json: bool) -> int:
     return EXIT_FAILED if down else EXIT_OK
 
 
-def replay_file(config: ServiceConfig, path: Path, as_json: bool, balances: list[str]) -> int:
+def write_report_command(config: ServiceConfig, out: Path | None) -> int:
+    """Write report.png and report.html from what the drawdown actor recorded."""
+    from actors.report import ReportError, report_limits, write_report
+
+    out_dir = out or config.run_dir / "report"
+    try:
+        files = write_report(
+            config.drawdown.database,
+            out_dir,
+            valuation_currency=config.accounting.valuation_currency,
+            limits=report_limits(config),
+        )
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"error: cannot write the report into {out_dir}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"wrote {files.png} and {files.html}")
+    return EXIT_OK
+
+
+def replay_file(
+    config: ServiceConfig,
+    path: Path,
+    as_json: bool,
+    balances: list[str],
+    report_dir: Path | None = None,
+) -> int:
     """Run a trades export or a JSONL file through the books actors; print the final state."""
     from actors.replay import ReplayFailed, run_replay
     from actors.replay_input import ReplayInputError, parse_balance_option, read_replay_file
+    from actors.report import ReportError
     from kraken.names import KrakenNames
 
     names = KrakenNames.bundled()
@@ -244,8 +274,8 @@ def replay_file(config: ServiceConfig, path: Path, as_json: bool, balances: list
         messages = read_replay_file(
             path, names=names, valuation_currency=config.accounting.valuation_currency
         )
-        state = run_replay(config, messages, opening)
-    except (ReplayInputError, ReplayFailed, ValueError) as exc:
+        state = run_replay(config, messages, opening, report_dir=report_dir)
+    except (ReplayInputError, ReplayFailed, ReportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:
@@ -311,6 +341,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CUR=AMOUNT",
         help="an opening balance (repeatable), e.g. USD=10000",
     )
+    replay.add_argument(
+        "--report", type=Path, default=None, metavar="DIR", help="also write the report here"
+    )
+    report = commands.add_parser("report", help="equity curve, drawdown, P&L: PNG and HTML")
+    report.add_argument("--out", type=Path, default=None, help="folder (default run/report)")
     paper = commands.add_parser("paper-exchange", help="run the paper exchange alone")
     paper.add_argument("--port", type=int, default=None)
     paper.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
@@ -345,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return show_status(config, args.json)
     if args.command == "replay":
-        return replay_file(config, args.file, args.json, args.balance)
+        return replay_file(config, args.file, args.json, args.balance, args.report)
+    if args.command == "report":
+        return write_report_command(config, args.out)
     view = config.view.enabled and not args.no_view and sys.stdout.isatty()
     return run_group(config, config_path, args.duration, view=view)
 

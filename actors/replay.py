@@ -26,6 +26,7 @@ from actors.config import ProcessSettings, ServiceConfig
 from actors.drawdown import DrawdownActor, PricesAfter
 from actors.portfolio import PortfolioActor
 from actors.prices import quote_from_price_mark
+from actors.report import report_limits, write_report
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.host import ActorHost
 from messages import (
@@ -119,8 +120,12 @@ def run_replay(
     balances: list[tuple[str, Decimal]],
     *,
     timeout_seconds: float = 120.0,
+    report_dir: Path | None = None,
 ) -> PortfolioState:
-    """Feed the events through the actors; the portfolio state after the last one."""
+    """Feed the events through the actors; the portfolio state after the last one.
+
+    With `report_dir`, the report of what the drawdown actor recorded goes there too.
+    """
     events = [m for m in messages if isinstance(m, ExecutionReport | Transfer | PriceMark)]
     first_ts = min((e.ts_event for e in events), default=0)
     events = [*opening_transfers(balances, max(0, first_ts - 1)), *events]
@@ -133,10 +138,19 @@ def run_replay(
             deadline = time.monotonic() + timeout_seconds
             head, quotes = _ingest(context, settings, host, events)
             marks = _drawdown_marks_at(host, head, deadline)
-            return _state_at(context, settings, head, quotes, marks, deadline)
+            state = _state_at(context, settings, head, quotes, marks, deadline)
         finally:
-            host.stop()
+            host.stop()  # the drawdown actor writes its marks and snapshot as it stops
             context.destroy(linger=0)
+        if report_dir is not None:
+            write_report(
+                settings.drawdown.database,
+                report_dir,
+                valuation_currency=config.accounting.valuation_currency,
+                limits=report_limits(config),
+                title="Portfolio report (replay)",
+            )
+        return state
 
 
 def _ingest(

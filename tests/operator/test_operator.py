@@ -14,6 +14,7 @@ import sys
 import termios
 import time
 import urllib.request
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -143,9 +144,47 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
             assert title in text
         for process in ("books", "market", "risk", "feed", "reconcile"):
             assert re.search(rf"{process}\s+│\s+\d+\s+│\s+ready", text), process
+
+        # the report, from what the running group recorded
+        wait_for(lambda: status(path)["portfolio"]["drawdown"].get("marks", 0) >= 1, timeout=30)
+        out = tmp_path / "report"
+        made = subprocess.run(
+            [sys.executable, str(RUNNER), "--config", str(path), "report", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert made.returncode == 0, made.stderr
+        assert_a_picture((out / "report.png").read_bytes())
+        page = (out / "report.html").read_text()
+        assert "data:image/png;base64," in page and "http" not in page
+        assert "100000" in page  # the equity the group recorded
     finally:
         assert group.stop() == 0
     assert group_pids(str(path)) == []
+
+
+def assert_a_picture(png: bytes) -> None:
+    """A valid PNG whose pixels are not all one colour."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = {}, 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind = png[at + 4 : at + 8]
+        chunks.setdefault(kind, b"")
+        chunks[kind] += png[at + 8 : at + 8 + length]
+        at += 12 + length
+    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+    assert (width, height) >= (400, 300)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = 1 + 3 * width
+    colours = {
+        raw[row * stride + 1 + 3 * x : row * stride + 4 + 3 * x]
+        for row in range(0, height, 7)
+        for x in range(0, width, 7)
+    }
+    assert len(colours) > 3
 
 
 SERIES = (
