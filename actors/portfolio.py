@@ -458,14 +458,17 @@ class PortfolioActor(ServiceActor):
         if key == self._valued_key and now_ns < self._valued_until:
             return self._valued
         valued = self.value(books, now_ns)
-        positions = {
-            asset: replace(
+        positions = {}
+        for asset, position in books.positions.items():
+            figures = valued.positions[asset]
+            oldest = figures.price.oldest_age_ns
+            positions[asset] = replace(
                 position,
-                market_value=valued.positions[asset].market_value,
-                unrealized_pnl=valued.positions[asset].unrealized_pnl,
+                market_value=figures.market_value,
+                unrealized_pnl=figures.unrealized_pnl,
+                price_path=figures.price.path,
+                price_observed_ns=None if oldest is None else now_ns - oldest,
             )
-            for asset, position in books.positions.items()
-        }
         self._valued = {
             "equity": valued.equity,
             "positions": positions,

@@ -60,6 +60,7 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
             else str(position.unrealized_pnl),
             "fees": str(position.fees),
             "market_value": None if position.market_value is None else str(position.market_value),
+            "price": _price_of(position, state),
         }
         amount = position_exposure(position)
         exposure[asset] = str(amount)
@@ -112,6 +113,18 @@ def reconciliation_json(state: PortfolioState) -> dict[str, Any]:
         "staking": {name: str(amount) for name, amount in sorted(status.staking.items())},
         "checked_seq": status.checked_seq,
         "auto_update": status.auto_update,
+    }
+
+
+def _price_of(position: Any, state: PortfolioState) -> dict[str, Any] | None:
+    """How a position was priced: the pairs converted over and the oldest price's age."""
+    if position.price_observed_ns is None:
+        return None
+    age = max(0, state.as_of_ns - position.price_observed_ns)
+    return {
+        "path": list(position.price_path),
+        "age_seconds": str(Decimal(age).scaleb(-9)),
+        "stale": age > state.price_max_age_ns,
     }
 
 

@@ -34,7 +34,8 @@ class PositionState(Message):
     unit of the open quantity (>= 0). `realized_pnl` is the cumulative realized P&L net of
     fees (positive: a gain); `fees` the cumulative fees paid (>= 0). `market_value` =
     quantity × price and `unrealized_pnl` = quantity × (price − average_cost), both None when
-    the asset could not be priced.
+    the asset could not be priced. `price_path` lists the pairs the price was converted over
+    (`ETH/XBT`, `XBT/USD`), `price_observed_ns` when the oldest of them was last true.
     """
 
     asset: Identifier
@@ -44,6 +45,8 @@ class PositionState(Message):
     fees: Annotated[Decimal, NonNegative]
     market_value: Decimal | None
     unrealized_pnl: Decimal | None
+    price_path: tuple[str, ...] = ()
+    price_observed_ns: Annotated[int, NonNegative] | None = None
 
 
 @message

@@ -88,6 +88,7 @@ def test_daily_and_weekly_windows_reset_across_a_gap_and_a_deposit_is_not_a_loss
     xbt = state["positions"]["XBT"]
     assert Decimal(xbt["market_value"]) == Decimal("54000")
     assert Decimal(xbt["unrealized_pnl"]) == Decimal("4000")
+    assert xbt["price"]["path"] == ["XBT/USD"]
 
     drawdown = state["drawdown"]
     # all-time peak 110000 scaled by the deposit's 1.1
@@ -133,3 +134,41 @@ def test_a_window_over_its_limit_is_breached_and_recovers_in_a_new_window(tmp_pa
     # daily reached 4.55% on the 6th and reset on the 13th; total is 5.37% now
     assert drawdown["breached"] == ["total"]
     assert drawdown["limits"] == {"total_pct": "5", "daily_pct": "4", "weekly_pct": None}
+
+
+def test_a_holding_without_a_direct_pair_is_valued_over_a_bridge_and_says_so(tmp_path):
+    global EVENTS
+    kept = EVENTS
+    try:
+        EVENTS = [
+            deposit("D1", "1000", "2026-01-05T10:00:00Z"),
+            {
+                "type": "Transfer",
+                "transfer_id": "E1",
+                "asset": "ETH",
+                "amount": "2",
+                "unit_price": "3000",
+                "ts": "2026-01-05T10:00:01Z",
+            },
+            mark("ETH/XBT", "0.05", "2026-01-05T10:00:02Z"),
+            mark("XBT/USD", "60000", "2026-01-05T10:00:03Z"),
+        ]
+        state = replayed(tmp_path)
+    finally:
+        EVENTS = kept
+    eth = state["positions"]["ETH"]
+    assert eth["price"]["path"] == ["ETH/XBT", "XBT/USD"]
+    assert eth["price"]["stale"] is False
+    assert Decimal(eth["market_value"]) == Decimal("6000.00")  # 2 × 0.05 × 60000
+    assert Decimal(state["equity"]) == Decimal("7000.00")
+
+
+def test_a_replayed_file_gives_its_report(tmp_path):
+    path = tmp_path / "days.jsonl"
+    path.write_text("\n".join(json.dumps(event) for event in EVENTS) + "\n")
+    messages = read_replay_file(path, names=KrakenNames.bundled())
+    run_replay(load_config(), messages, [], report_dir=tmp_path / "report")
+    png = (tmp_path / "report" / "report.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "121000" in page  # the all-time peak after the deposit scaled it

@@ -130,6 +130,13 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
     assert abs(Decimal(state["drawdown"]["total_pct"]) - total_before) < Decimal("0.0001")
     assert Decimal(state["drawdown"]["peak_equity"]) > peak  # scaled by the net deposit
 
+    # a staking balance is reported apart, not taken for a trading discrepancy
+    admin(url, "deposit", {"asset": "XBT.M", "amount": "0.5"})
+    state = wait_state(path, lambda s: s["reconciliation"]["staking"].get("XBT.M") is not None)
+    assert Decimal(state["reconciliation"]["staking"]["XBT.M"]) == Decimal("0.5")
+    assert "XBT" not in state["positions"]
+    assert state["reconciliation"]["open_discrepancies"] == []
+
     # a silent drift of a balance is a discrepancy, reported, not corrected
     held = Decimal(admin_state(url)["balances"]["XETH"])
     admin(url, "balance", {"asset": "ETH", "balance": str(held - Decimal("0.5"))})
