@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -384,6 +385,16 @@ def load_config(path: Path | str | None = None) -> ServiceConfig:
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{config_path} is not valid YAML: {exc}") from None
     return build_config(raw or {}, base_dir=config_path.resolve().parent, source=config_path)
+
+
+EXCHANGE_URL_VARIABLE = "PORTFOLIO_EXCHANGE_URL"
+"""Set by runner.py for its children: the exchange every actor talks to (the paper exchange's
+URL on paper, `exchange.url` live)."""
+
+
+def exchange_url(config: ServiceConfig) -> str:
+    """The exchange's URL: the one runner.py handed down, else `exchange.url`."""
+    return os.environ.get(EXCHANGE_URL_VARIABLE) or config.exchange.url
 
 
 def decimal_context(config: ServiceConfig) -> decimal.Context:

@@ -39,7 +39,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.config import ExecutionSettings, decimal_context
+from actors.config import ExecutionSettings, decimal_context, exchange_url
 from actors.exchange_feed import (
     CancelOrder,
     ExchangeFeed,
@@ -64,7 +64,7 @@ from actors.runtime.actor import (
     SocketSpec,
     handles,
 )
-from kraken.credentials import CredentialsError, load_credentials
+from kraken.credentials import CredentialsError, require_credentials
 from kraken.models import Order
 from messages import (
     Acknowledgement,
@@ -79,7 +79,6 @@ from messages import (
 from messages.base import Message
 
 __all__ = [
-    "EXCHANGE_URL_VARIABLE",
     "RESUME_OVERLAP_NS",
     "ExecutionActor",
     "ExecutionSetupError",
@@ -97,7 +96,6 @@ __all__ = [
 ]
 
 #: The exchange URL the runner hands to the group (the paper exchange's, in paper mode).
-EXCHANGE_URL_VARIABLE = "PORTFOLIO_EXCHANGE_URL"
 
 #: How far before the resume point history is read again on start.
 RESUME_OVERLAP_NS = 30 * 1_000_000_000
@@ -444,15 +442,10 @@ class ExecutionActor(ServiceActor):
             self.acknowledged_through_ns = now
             self._persist_now()
         try:
-            credentials = load_credentials(key_file=exchange.key_file)
+            credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
             raise ExecutionSetupError(f"exchange credentials: {exc}") from None
-        if credentials is None:
-            raise ExecutionSetupError(
-                "exchange credentials: none found; set KRAKEN_API_KEY and KRAKEN_API_SECRET "
-                "or exchange.key_file"
-            )
-        url = os.environ.get(EXCHANGE_URL_VARIABLE) or exchange.url
+        url = exchange_url(self.config)
         self.demo = paper and settings.demo_orders
         try:
             self.feed = ExchangeFeed(

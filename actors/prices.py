@@ -22,7 +22,6 @@ the same latest-wins and publish path.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ from typing import Any, ClassVar, Protocol
 
 from loguru import logger
 
-from actors.execution import EXCHANGE_URL_VARIABLE
+from actors.config import exchange_url
 from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSpec, handles
 from kraken.client import KrakenClient, RetryPolicy
 from kraken.errors import KrakenError
@@ -374,7 +373,7 @@ class PricesActor(ServiceActor):
             self.log.info("no ticker feed: quotes come as PricesUpdated (replay)")
             return
         exchange = self.config.exchange
-        url = os.environ.get(EXCHANGE_URL_VARIABLE) or exchange.url
+        url = exchange_url(self.config)
         try:
             # Public Ticker: no key. One attempt per read: the feed's own backoff retries,
             # and every failure shows in the health counters.

@@ -45,7 +45,7 @@ from typing import Any
 
 from loguru import logger
 
-from actors.config import decimal_context
+from actors.config import decimal_context, exchange_url
 from actors.core.accounting import BooksLedger, PositionBook
 from actors.core.conversion import PriceBook, PriceError
 from actors.core.reconciliation import (
@@ -58,7 +58,6 @@ from actors.core.reconciliation import (
 )
 from actors.drawdown import with_quotes
 from actors.exchange_feed import completes_order, fee_from_ledger
-from actors.execution import EXCHANGE_URL_VARIABLE
 from actors.journal_follower import JournalFollower
 from actors.runtime.actor import (
     Connect,
@@ -70,7 +69,7 @@ from actors.runtime.actor import (
     handles,
 )
 from kraken.client import KrakenClient, RetryPolicy
-from kraken.credentials import CredentialsError, load_credentials
+from kraken.credentials import CredentialsError, require_credentials
 from kraken.errors import KrakenError
 from kraken.models import LedgerEntry, Trade
 from kraken.nonce import NonceSource
@@ -376,15 +375,10 @@ class ReconciliationActor(JournalFollower):
     def _start_reader(self) -> AccountReader:
         exchange = self.config.exchange
         try:
-            credentials = load_credentials(key_file=exchange.key_file)
+            credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
             raise ReconciliationSetupError(f"exchange credentials: {exc}") from None
-        if credentials is None:
-            raise ReconciliationSetupError(
-                "exchange credentials: none found; set KRAKEN_API_KEY and KRAKEN_API_SECRET "
-                "or exchange.key_file"
-            )
-        url = os.environ.get(EXCHANGE_URL_VARIABLE) or exchange.url
+        url = exchange_url(self.config)
         nonce = NonceSource(
             credentials.key,
             self.config.run_dir / "state",

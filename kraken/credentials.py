@@ -103,6 +103,20 @@ def load_credentials(
     return Credentials(key, secret)
 
 
+def require_credentials(
+    environ: Mapping[str, str] = os.environ, key_file: Path | None = None
+) -> Credentials:
+    """`load_credentials`, but none found is an error too (CredentialsError saying where
+    the service looks)."""
+    credentials = load_credentials(environ, key_file)
+    if credentials is None:
+        raise CredentialsError(
+            f"{KEY_VARIABLE} / {SECRET_VARIABLE}",
+            "none found; set them or exchange.key_file",
+        )
+    return credentials
+
+
 def _from_key_file(path: Path) -> Credentials:
     try:
         mode = path.stat().st_mode

@@ -56,13 +56,14 @@ def admin_state(url: str) -> dict:
 
 
 def wait_portfolio(path, predicate, timeout=30.0) -> dict:
+    """The portfolio part of `status --json` once `predicate` holds (polled, with a deadline)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         last = status(path).get("portfolio")
         if last and "error" not in last and predicate(last):
             return last
-        time.sleep(0.2)
+        time.sleep(0.1)  # poll interval, bounded by the deadline
     raise AssertionError(f"portfolio never satisfied the condition; last: {last}")
 
 

@@ -19,8 +19,7 @@ import pytest
 import requests
 import zmq
 
-from actors.config import ServiceConfig, load_config
-from actors.execution import EXCHANGE_URL_VARIABLE
+from actors.config import EXCHANGE_URL_VARIABLE, ServiceConfig, load_config
 from actors.prices import (
     LatestQuotes,
     TickerFailed,

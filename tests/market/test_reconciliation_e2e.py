@@ -15,7 +15,13 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from tests.books.test_group_e2e import admin, admin_state, group_config, status
+from tests.books.test_group_e2e import (
+    admin,
+    admin_state,
+    group_config,
+    status,
+    wait_portfolio,
+)
 from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids
 
 RUN_SECONDS = 0.3
@@ -38,35 +44,6 @@ def recon_config(tmp_path, *, auto_update: bool, with_execution: bool, **section
     config["exchange"]["paper"]["volatility_bps"] = 0
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def recon(path) -> dict:
-    return status(path)["portfolio"]["reconciliation"]
-
-
-def wait_state(path, predicate, timeout=20.0) -> dict:
-    """The portfolio state once `predicate` holds (polled, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = status(path).get("portfolio")
-        if last and "error" not in last and predicate(last):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"the state never satisfied the condition; last: {last}")
-
-
-def successes_after(path, moment_ns_text: str | None, count: int = 2) -> dict:
-    """Wait for `count` more successful runs after the one seen at `moment_ns_text`."""
-    seen = [moment_ns_text]
-
-    def newer(state: dict) -> bool:
-        last = state["reconciliation"].get("last_success")
-        if last is not None and last != seen[-1]:
-            seen.append(last)
-        return len(seen) > count
-
-    return wait_state(path, newer)
 
 
 def quiet(tmp_path):
@@ -95,7 +72,7 @@ def faulted_group(tmp_path_factory):
 def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet_group):
     path, url = quiet_group
     # the opening deposit of the paper account comes in as a transfer
-    state = wait_state(
+    state = wait_portfolio(
         path,
         lambda s: (
             Decimal(s["cash"].get("USD", "0")) == Decimal(100000)
@@ -107,7 +84,7 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
 
     # a trade made outside the service is recovered as a fill
     admin(url, "trade", {"pair": "ETHUSD", "side": "buy", "volume": "2"})
-    state = wait_state(
+    state = wait_portfolio(
         path, lambda s: "ETH" in s["positions"] and s["reconciliation"]["recovered_fills"] >= 1
     )
     assert Decimal(state["positions"]["ETH"]["quantity"]) == Decimal(2)
@@ -115,12 +92,12 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
     assert Decimal(state["cash"]["USD"]) == Decimal(balances["ZUSD"])
 
     # a deposit and a withdrawal become transfers, and are no drawdown
-    before = wait_state(path, lambda s: s["drawdown"].get("marks", 0) > 0)
+    before = wait_portfolio(path, lambda s: s["drawdown"].get("marks", 0) > 0)
     total_before = Decimal(before["drawdown"]["total_pct"])
     admin(url, "deposit", {"asset": "USD", "amount": "50000"})
     admin(url, "withdraw", {"asset": "USD", "amount": "20000"})
     balances = admin_state(url)["balances"]
-    state = wait_state(
+    state = wait_portfolio(
         path,
         lambda s: (
             Decimal(s["cash"]["USD"]) == Decimal(balances["ZUSD"])
@@ -132,7 +109,7 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
 
     # a staking balance is reported apart, not taken for a trading discrepancy
     admin(url, "deposit", {"asset": "XBT.M", "amount": "0.5"})
-    state = wait_state(path, lambda s: s["reconciliation"]["staking"].get("XBT.M") is not None)
+    state = wait_portfolio(path, lambda s: s["reconciliation"]["staking"].get("XBT.M") is not None)
     assert Decimal(state["reconciliation"]["staking"]["XBT.M"]) == Decimal("0.5")
     assert "XBT" not in state["positions"]
     assert state["reconciliation"]["open_discrepancies"] == []
@@ -140,7 +117,7 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
     # a silent drift of a balance is a discrepancy, reported, not corrected
     held = Decimal(admin_state(url)["balances"]["XETH"])
     admin(url, "balance", {"asset": "ETH", "balance": str(held - Decimal("0.5"))})
-    state = wait_state(path, lambda s: s["reconciliation"]["open_discrepancies"] != [])
+    state = wait_portfolio(path, lambda s: s["reconciliation"]["open_discrepancies"] != [])
     (found,) = state["reconciliation"]["open_discrepancies"]
     assert found["asset"] == "ETH"
     assert Decimal(found["difference"]) == Decimal("-0.5")
@@ -162,16 +139,16 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
 @pytest.mark.parametrize("kind", ["unavailable", "rate_limit", "internal", "http_502", "drop"])
 def test_a_fault_during_a_run_changes_nothing_and_the_next_run_succeeds(faulted_group, kind):
     path, url = faulted_group
-    state = wait_state(path, lambda s: s["reconciliation"].get("last_success") is not None)
+    state = wait_portfolio(path, lambda s: s["reconciliation"].get("last_success") is not None)
     seq_before = state["seq"]
     body = {"kind": kind, "rate": "1", "seconds": "2"}
     admin(url, "fault", body)
-    failed = wait_state(path, lambda s: s["reconciliation"]["consecutive_failures"] >= 1)
+    failed = wait_portfolio(path, lambda s: s["reconciliation"]["consecutive_failures"] >= 1)
     assert failed["reconciliation"]["last_error"]
     assert failed["seq"] == seq_before, "a failed run journaled something"
     assert failed["reconciliation"]["open_discrepancies"] == []
     admin(url, "fault/clear", {})
-    state = wait_state(path, lambda s: s["reconciliation"]["consecutive_failures"] == 0)
+    state = wait_portfolio(path, lambda s: s["reconciliation"]["consecutive_failures"] == 0)
     assert state["seq"] == seq_before
     assert state["reconciliation"]["open_discrepancies"] == []
 
@@ -181,11 +158,11 @@ def test_with_auto_update_a_drift_becomes_an_adjustment_in_the_journal(tmp_path)
     group = RunningGroup(path)
     try:
         url = group.wait_ready()["exchange"]
-        wait_state(path, lambda s: Decimal(s["cash"].get("USD", "0")) == Decimal(100000))
+        wait_portfolio(path, lambda s: Decimal(s["cash"].get("USD", "0")) == Decimal(100000))
         admin(url, "balance", {"asset": "USD", "balance": "99000"})
-        state = wait_state(path, lambda s: s["reconciliation"]["adjustments"] >= 1)
-        state = wait_state(path, lambda s: Decimal(s["cash"]["USD"]) == Decimal(99000))
-        state = wait_state(path, lambda s: s["reconciliation"]["open_discrepancies"] == [])
+        state = wait_portfolio(path, lambda s: s["reconciliation"]["adjustments"] >= 1)
+        state = wait_portfolio(path, lambda s: Decimal(s["cash"]["USD"]) == Decimal(99000))
+        state = wait_portfolio(path, lambda s: s["reconciliation"]["open_discrepancies"] == [])
         assert state["reconciliation"]["adjustments"] == 1
     finally:
         assert group.stop() == 0
@@ -233,7 +210,7 @@ def test_hard_trading_while_reconciling_every_second_raises_no_false_alarm(tmp_p
     group = RunningGroup(path)
     try:
         group.wait_ready()
-        first = wait_state(path, lambda s: s["reconciliation"].get("last_success") is not None)
+        first = wait_portfolio(path, lambda s: s["reconciliation"].get("last_success") is not None)
         runs_seen = set()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
