@@ -236,6 +236,7 @@ def write_report_command(config: ServiceConfig, out: Path | None) -> int:
     """Write report.png and report.html from what the drawdown actor recorded."""
     from actors.report import ReportError, report_limits, write_report
 
+    configure_logging(process="report", level="WARNING", console=True)
     out_dir = out or config.run_dir / "report"
     try:
         files = write_report(
