@@ -1,7 +1,8 @@
 """The cash actor: balance per cash currency, a fold of the journal.
 
-Publishes `CashChanged(seq, changed balances)` for every journal event it applies (empty when
-the event moves no cash), so readers can follow it in lockstep with the journal, and answers
+Publishes `CashChanged(first_seq, seq, changed balances)` once per group commit of the
+journal it applies (and once per replayed range), covering every event of it (empty when they
+move no cash), so readers can follow it in lockstep with the journal, and answers
 `GetCashState` with every balance at its current seq.
 """
 

@@ -6,14 +6,15 @@ answer). An event whose delivery key (`exec_id`, `transfer_id`) is already in th
 other event is checked before it is accepted (`validate_event`); a refused event gets a
 `DeliveryRefused` naming the field, and nothing is journaled. A new, valid event gets the next
 seq (1, 2, 3, ... with no gap), goes into the open SQLite transaction, and only once that
-transaction has committed is it acknowledged and published on `journal.events` as a
-`SequencedEvent`.
+transaction has committed is it acknowledged and published on `journal.events`.
 
 Group commit: the transaction is committed when the actor's inbox has nothing more waiting or
 the batch reaches `journal.max_batch`; then every answer of the batch is sent and its events
-are published, in seq order. One fsync thus covers a whole burst, and a lone event is still
-committed at once. If a commit fails, the batch is rolled back and every sender gets an
-`ErrorReply` (code UNAVAILABLE): nothing was acknowledged, so the reliable senders resend.
+are published, in seq order, as one `EventsCommitted` (several when they would not fit in one
+frame of `transport.max_frame_bytes`). One fsync and one publication thus cover a whole burst,
+and a lone event is still committed and published at once. If a commit fails, the batch is
+rolled back and every sender gets an `ErrorReply` (code UNAVAILABLE): nothing was
+acknowledged, so the reliable senders resend.
 
 `journal.replay` answers `ReplayEvents` from the committed log, rebuilt from the stored
 frames, bounded by `journal.replay_max_events` and by the transport's frame size limit.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import decimal
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -51,9 +53,11 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import CodecError, decode, encode
+from messages.journal import EventsCommitted
 
 __all__ = [
     "BATCH_OVERHEAD_BYTES",
+    "COMMITTED_OVERHEAD_BYTES",
     "EVENTS_ENDPOINT",
     "EVENT_OVERHEAD_BYTES",
     "INGEST_ENDPOINT",
@@ -75,6 +79,14 @@ the tag, seq, ts_journal and field names), with room to spare."""
 BATCH_OVERHEAD_BYTES = 4096
 """Upper bound of an `EventBatch` frame without its events (tag, correlation id of at most
 128 characters, head_seq, complete; about 600 bytes), with room to spare."""
+
+COMMITTED_OVERHEAD_BYTES = 256
+"""Upper bound of an `EventsCommitted` frame without its events (tag, version, first_seq, seq
+and the field names; about 60 bytes), with room to spare."""
+
+REPLAY_CACHE_RANGES = 3
+"""Replayed ranges the journal keeps decoded (a range is at most `journal.replay_max_events`
+events): followers that catch up together ask for the same ranges one after the other."""
 
 JournalEvent = ExecutionReport | Transfer | BalanceAdjusted
 """What the journal accepts on its ingest channel."""
@@ -127,11 +139,37 @@ def validate_event(
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """An answer held back until the batch commits, and the event to publish then."""
+    """An answer held back until the batch commits, and the event to publish then (with
+    the bound of its encoded size inside a published frame)."""
 
     inbound: Inbound | None
     reply: Acknowledgement
     event: SequencedEvent | None
+    size: int = 0
+
+
+class _RecentReplays:
+    """The last few ranges of committed events read for replay, decoded, with their sizes.
+
+    After a restart every follower replays the log from about the same seq at about the same
+    pace: the first to ask for a range has it read and decoded, the others find it here. A
+    committed event never changes, so what is kept never goes stale.
+    """
+
+    def __init__(self, ranges: int) -> None:
+        self._ranges: deque[tuple[int, list[tuple[SequencedEvent, int]]]] = deque(maxlen=ranges)
+
+    def starting_at(self, seq: int) -> list[tuple[SequencedEvent, int]]:
+        """The kept (event, size) pairs from `seq` to the end of the range holding it, or []."""
+        for first, entries in self._ranges:
+            if first <= seq < first + len(entries):
+                return entries[seq - first :]
+        return []
+
+    def keep(self, entries: list[tuple[SequencedEvent, int]]) -> None:
+        """Keep a range of consecutive events (the oldest range kept is dropped)."""
+        if entries:
+            self._ranges.append((entries[0][0].seq, entries))
 
 
 class JournalActor(ServiceActor):
@@ -150,6 +188,7 @@ class JournalActor(ServiceActor):
         self.refusals = 0
         self._store: JournalStore | None = None
         self._batch: list[_Answer] = []
+        self._recent_replays = _RecentReplays(REPLAY_CACHE_RANGES)
 
     def sockets(self) -> Iterable[SocketSpec]:
         return (Serve(INGEST_ENDPOINT), Publish(EVENTS_ENDPOINT), Serve(REPLAY_ENDPOINT))
@@ -175,6 +214,7 @@ class JournalActor(ServiceActor):
                 f"use at least {1024 + BATCH_OVERHEAD_BYTES + EVENT_OVERHEAD_BYTES}"
             )
         self._replay_budget = frame_limit - BATCH_OVERHEAD_BYTES
+        self._publish_budget = frame_limit - COMMITTED_OVERHEAD_BYTES
         self._names = KrakenNames.bundled()
         self._decimal = decimal_context(self.config)
         self._valuation_currency = self.config.accounting.valuation_currency
@@ -271,6 +311,7 @@ class JournalActor(ServiceActor):
                 inbound,
                 Acknowledgement(key=key, seq=seq, duplicate=False),
                 SequencedEvent(seq=seq, ts_journal=ts_journal, event=event),
+                len(frame) + EVENT_OVERHEAD_BYTES,
             )
         )
         self._commit_if_full()
@@ -297,10 +338,12 @@ class JournalActor(ServiceActor):
             for answer in batch:
                 if answer.inbound is not None and answer.inbound.route is not None:
                     self.reply(answer.inbound, answer.reply)
-            for answer in batch:
-                if answer.event is not None:
-                    self.publish(EVENTS_ENDPOINT, answer.event)
-                    published += 1
+            for events in _committed_runs(batch, self._publish_budget):
+                self.publish(
+                    EVENTS_ENDPOINT,
+                    EventsCommitted(first_seq=events[0].seq, seq=events[-1].seq, events=events),
+                )
+                published += len(events)
         except Exception as exc:  # the events are safe; subscribers catch up by replay
             self.failed += 1
             self.log.opt(exception=exc).error("answering a committed batch failed: {}", exc)
@@ -336,17 +379,36 @@ class JournalActor(ServiceActor):
         store = self._require_store()
         head = store.committed_seq
         end = head if request.to_seq is None else min(request.to_seq, head)
-        stored = store.read(
-            request.from_seq,
-            end,
-            max_events=min(request.max_events, self.config.journal.replay_max_events),
-            max_bytes=self._replay_budget,
-            overhead_per_event=EVENT_OVERHEAD_BYTES,
-        )
-        events = tuple(
-            SequencedEvent(seq=row.seq, ts_journal=row.ts_journal, event=_stored_event(row))
-            for row in stored
-        )
+        max_events = min(request.max_events, self.config.journal.replay_max_events)
+        budget = self._replay_budget
+        chosen: list[tuple[SequencedEvent, int]] = []
+        used = 0
+        for event, size in self._recent_replays.starting_at(request.from_seq):
+            if event.seq > end or len(chosen) >= max_events or (chosen and used + size > budget):
+                break
+            chosen.append((event, size))
+            used += size
+        next_seq = chosen[-1][0].seq + 1 if chosen else request.from_seq
+        if next_seq <= end and len(chosen) < max_events and used < budget:
+            read: list[tuple[SequencedEvent, int]] = []
+            for row in store.read(
+                next_seq,
+                end,
+                max_events=max_events - len(chosen),
+                max_bytes=budget - used,
+                overhead_per_event=EVENT_OVERHEAD_BYTES,
+            ):
+                size = len(row.frame) + EVENT_OVERHEAD_BYTES
+                if chosen and used + size > budget:
+                    break  # the store returns a first event even when it alone is too large
+                event = SequencedEvent(
+                    seq=row.seq, ts_journal=row.ts_journal, event=_stored_event(row)
+                )
+                read.append((event, size))
+                chosen.append((event, size))
+                used += size
+            self._recent_replays.keep(read)
+        events = tuple(event for event, _ in chosen)
         last = events[-1].seq if events else request.from_seq - 1
         return EventBatch(
             correlation_id=request.correlation_id,
@@ -359,6 +421,27 @@ class JournalActor(ServiceActor):
         if self._store is None:
             raise JournalStoreError("the journal database is closed")
         return self._store
+
+
+def _committed_runs(batch: Iterable[_Answer], budget: int) -> Iterable[tuple[SequencedEvent, ...]]:
+    """The new events of a committed batch, in seq order, cut into runs whose sizes add up
+    to at most `budget` bytes (each run is published as one `EventsCommitted`).
+
+    A run always holds at least one event: every accepted event fits alone, since
+    `max_event_bytes` leaves room for both wrappers.
+    """
+    run: list[SequencedEvent] = []
+    used = 0
+    for answer in batch:
+        if answer.event is None:
+            continue
+        if run and used + answer.size > budget:
+            yield tuple(run)
+            run, used = [], 0
+        run.append(answer.event)
+        used += answer.size
+    if run:
+        yield tuple(run)
 
 
 def _stored_event(row: StoredEvent) -> Message:

@@ -1,8 +1,10 @@
 """The shell shared by actors that fold the journal: follow, catch up, snapshot, restore.
 
-A follower subscribes to `journal.events` and applies events strictly in `seq` order. It
+A follower subscribes to `journal.events` and applies events strictly in `seq` order. The
+journal publishes one `EventsCommitted` per group commit; the follower folds its events in
+order and tells its readers once per commit, with one change covering the whole range. It
 catches up by asking `journal.replay` (at start, after a gap, and once a second when idle, so
-a lost last event is never missed for long); it never guesses. Its state is saved, with the
+a lost last commit is never missed for long); it never guesses. Its state is saved, with the
 seq it reflects, to its own SQLite file every `snapshot_every_events` events (and at stop);
 a restart loads the snapshot and replays what follows.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from actors.runtime.actor import (
 from messages import EventBatch, ExecutionReport, ReplayEvents, SequencedEvent
 from messages.base import Message
 from messages.codec import decode, encode
+from messages.journal import EventsCommitted
 
 
 class _CatchUp:
@@ -145,16 +148,18 @@ class JournalFollower(ServiceActor):
         self._store.save(self.name, self.seq, self.current_state())
         self._since_snapshot = 0
 
-    @handles(SequencedEvent, on="journal.events")
-    def on_sequenced_event(self, event: SequencedEvent, inbound: Inbound | None) -> None:
-        """Apply the next event; on a gap, catch up by replay."""
+    @handles(EventsCommitted, on="journal.events")
+    def on_events_committed(self, batch: EventsCommitted, inbound: Inbound | None) -> None:
+        """Apply a group commit's events and tell readers once; on a gap, catch up by replay."""
         self._last_event_at = time.monotonic()
-        if event.seq <= self.seq:
+        if batch.seq <= self.seq:
             return  # already applied (a replay overlapped the live stream)
-        if event.seq == self.seq + 1 and not self._replaying:
-            self.publish_changes(event.seq, event.seq, self._apply_one(event))
+        if self._replaying or batch.first_seq > self.seq + 1:
+            self._catch_up()  # a gap before this commit (a replay under way covers it)
             return
-        self._catch_up()
+        self._apply_in_order(batch.events)
+        if self.seq < batch.seq:
+            self._catch_up()  # the commit itself was not whole
 
     @handles(_CatchUp)
     def on_catch_up(self, tick: _CatchUp, inbound: Inbound | None) -> None:
@@ -175,6 +180,26 @@ class JournalFollower(ServiceActor):
         if self._since_snapshot >= self.snapshot_every_events:
             self._save()
         return changed
+
+    def _apply_in_order(self, events: Sequence[SequencedEvent]) -> None:
+        """Fold the events that follow `self.seq` (those already applied are skipped; a gap
+        stops the fold), then publish one change for the whole range folded.
+
+        The change is published even when a fold fails part way, so readers stay in
+        lockstep with what was applied.
+        """
+        first_seq = self.seq + 1
+        changed: dict[str, Any] = {}
+        try:
+            for event in events:
+                if event.seq <= self.seq:
+                    continue
+                if event.seq != self.seq + 1:
+                    break
+                changed.update(self._apply_one(event))
+        finally:
+            if self.seq >= first_seq:
+                self.publish_changes(first_seq, self.seq, changed)
 
     def _catch_up(self) -> None:
         if self._replaying:
@@ -197,13 +222,7 @@ class JournalFollower(ServiceActor):
         if not isinstance(batch, EventBatch):
             self.log.warning("journal answered a replay with {}", type(batch).__name__)
             return
-        first_seq = self.seq + 1
-        changed: dict[str, Any] = {}
-        for event in batch.events:
-            if event.seq == self.seq + 1:
-                changed.update(self._apply_one(event))
-        if self.seq >= first_seq:  # one change message for the whole replayed range
-            self.publish_changes(first_seq, self.seq, changed)
+        self._apply_in_order(batch.events)
         if not batch.complete or self.seq < batch.head_seq:
             self._catch_up()
 

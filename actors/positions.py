@@ -1,7 +1,8 @@
 """The positions actor: quantity, average cost, realized P&L and fees per non-cash asset.
 
-A fold of the journal. Publishes `PositionsChanged(seq, changed positions)` for every event
-it applies (empty when the event touches no position) and answers `GetPositionsState`.
+A fold of the journal. Publishes `PositionsChanged(first_seq, seq, changed positions)` once
+per group commit of the journal it applies (and once per replayed range; empty when its events
+touch no position) and answers `GetPositionsState`.
 """
 
 from __future__ import annotations

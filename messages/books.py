@@ -22,9 +22,10 @@ __all__ = [
 class CashChanged(Message):
     """The cash actor applied journal events `first_seq`..`seq`: the balances they changed.
 
-    Live, one is published per event (`first_seq == seq`); while catching up, one per replayed
-    batch. Consecutive messages cover consecutive ranges, so a reader can keep cash in
-    lockstep with the journal and see every gap.
+    Live, one is published per group commit of the journal (`EventsCommitted`); while
+    catching up, one per replayed batch. Consecutive messages cover consecutive ranges, so a
+    reader can keep cash in lockstep with the journal and see every gap. A balance changed by
+    several events of the range appears once, with its value after `seq`.
     """
 
     first_seq: Annotated[int, Positive]

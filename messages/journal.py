@@ -10,6 +10,7 @@ from messages.base import Identifier, Message, NonNegative, Positive, TimestampN
 
 __all__ = [
     "EventBatch",
+    "EventsCommitted",
     "ExecutionReport",
     "OrderStatus",
     "PriceMark",
@@ -122,11 +123,29 @@ class PriceMark(Message):
 
 @message
 class SequencedEvent(Message):
-    """The journal's envelope of one accepted event: its `seq` (1, 2, ...) and journal time."""
+    """The journal's envelope of one accepted event: its `seq` (1, 2, ...) and journal time.
+
+    Published inside `EventsCommitted`, replayed inside `EventBatch`.
+    """
 
     seq: Annotated[int, Positive]
     ts_journal: TimestampNs
     event: Message
+
+
+@message
+class EventsCommitted(Message):
+    """Events `first_seq`..`seq` the journal committed together, in seq order: one message
+    on `journal.events` per group commit (or per part of one, when the events would not fit
+    in one frame), so a follower folds a whole commit and tells its readers once.
+
+    `events` holds every seq from `first_seq` to `seq`, each exactly once; a follower that
+    finds anything else (or a gap before `first_seq`) catches up by replay.
+    """
+
+    first_seq: Annotated[int, Positive]
+    seq: Annotated[int, Positive]
+    events: tuple[SequencedEvent, ...]
 
 
 @message

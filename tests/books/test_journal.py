@@ -2,7 +2,8 @@
 
 Most tests run the real `JournalActor` in an `ActorHost` with inproc endpoints and talk to
 it as the other actors do: requests on `journal.ingest` and `journal.replay`, a SUB socket
-on `journal.events`. The store's tests run `JournalStore` on its own.
+on `journal.events` (one `EventsCommitted` per group commit). The store's tests run
+`JournalStore` on its own.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import decode, encode
+from messages.journal import EventsCommitted
 from tests.support.group import write_config
 
 JOURNAL_ENDPOINTS = ("journal.ingest", "journal.events", "journal.replay")
@@ -231,10 +233,37 @@ class JournalRig:
                 seen = decode(sock.recv())
                 while sock.poll(50, zmq.POLLIN):  # later probes may still be on their way
                     seen = decode(sock.recv())
-                assert isinstance(seen, SequencedEvent)
+                assert isinstance(seen, EventsCommitted)
                 assert seen.seq == ack.seq
                 return sock, seen.seq
         raise AssertionError("the subscriber never received a probe event")
+
+
+def receive_published(sub: zmq.Socket, quiet_ms: int = 300) -> list[tuple[int, EventsCommitted]]:
+    """Every (frame size, message) published until nothing more comes for `quiet_ms`."""
+    received = []
+    while sub.poll(quiet_ms, zmq.POLLIN):
+        frame = sub.recv()
+        received.append((len(frame), decode(frame)))
+    return received
+
+
+def events_of(published: list[tuple[int, EventsCommitted]]) -> list[SequencedEvent]:
+    """The events of consecutive publications, in order; each publication must be whole."""
+    events: list[SequencedEvent] = []
+    for _, commit in published:
+        assert isinstance(commit, EventsCommitted)
+        assert [e.seq for e in commit.events] == list(range(commit.first_seq, commit.seq + 1))
+        events.extend(commit.events)
+    return events
+
+
+def hold_journal(journal: JournalRig) -> Hold:
+    """Block the (gated) journal's thread until the returned hold is released."""
+    hold = Hold(threading.Event(), threading.Event())
+    journal.actor.tell(hold)
+    assert hold.holding.wait(5)
+    return hold
 
 
 def receive_answers(sock: zmq.Socket, count: int, timeout: float = 5.0) -> list[Message]:
@@ -413,13 +442,58 @@ def test_a_subscriber_sees_every_event_once_in_seq_order(journal):
 
     journal.send(*sent, report(1))  # the last one is a duplicate: not published again
 
-    received = []
-    while sub.poll(300, zmq.POLLIN):
-        received.append(decode(sub.recv()))
+    received = events_of(receive_published(sub))
     assert [event.seq for event in received] == list(range(last_probe + 1, last_probe + 31))
     assert [event.event for event in received] == sent
     stamps = [event.ts_journal for event in received]
     assert stamps == sorted(stamps) and stamps[0] > T0
+
+
+def test_a_group_commit_is_published_as_one_message_after_its_answers(rig_factory):
+    journal = rig_factory(actor_class="tests.books.test_journal:GatedJournal")
+    sub, last_probe = journal.subscriber()
+    dealer = journal.dealer()
+    hold = hold_journal(journal)
+    sent = [report(n) for n in range(1, 21)]
+    for event in (*sent, report(1)):  # a duplicate inside the batch is not published
+        dealer.send_multipart([b"", encode(event)])
+    hold.release.set()
+
+    answers = receive_answers(dealer, 21)
+    published = receive_published(sub)
+
+    assert [answer.seq for answer in answers[:20]] == list(range(last_probe + 1, last_probe + 21))
+    assert len(published) == 1  # one commit, one publication
+    (_, commit) = published[0]
+    assert (commit.first_seq, commit.seq) == (last_probe + 1, last_probe + 20)
+    assert [event.event for event in events_of(published)] == sent
+
+
+def test_a_commit_too_large_for_one_frame_is_published_in_consecutive_parts(rig_factory):
+    frame_limit = 16384
+    journal = rig_factory(
+        actor_class="tests.books.test_journal:GatedJournal",
+        transport={"max_frame_bytes": frame_limit},
+    )
+    sub, last_probe = journal.subscriber()
+    dealer = journal.dealer()
+    hold = hold_journal(journal)
+    # Each event is close to the largest accepted (about 11 KB of 12 KB allowed): no two fit
+    # in one frame together.
+    sent = [report(n, status=OrderStatus.REJECTED, reason="x" * 11_000) for n in range(1, 6)]
+    for event in sent:
+        dealer.send_multipart([b"", encode(event)])
+    hold.release.set()
+
+    answers = receive_answers(dealer, 5)
+    published = receive_published(sub)
+
+    assert all(isinstance(answer, Acknowledgement) for answer in answers)
+    assert len(published) == 5
+    assert all(size <= frame_limit for size, _ in published)
+    received = events_of(published)
+    assert [event.seq for event in received] == list(range(last_probe + 1, last_probe + 6))
+    assert [event.event for event in received] == sent
 
 
 def test_ts_journal_comes_from_the_clock_and_never_goes_back(rig_factory):
@@ -466,19 +540,41 @@ def test_replay_batches_stay_under_the_frame_limit_and_page_to_the_end(rig_facto
     sent = [report(n, reason="r" * 3000) for n in range(1, 11)]
     assert all(isinstance(a, Acknowledgement) for a in journal.send(*sent))
 
-    events: list[SequencedEvent] = []
-    batches = 0
-    complete = False
-    while not complete:
-        # the client refuses any frame above max_frame_bytes, so each batch fits
-        batch = journal.replay(len(events) + 1, None, max_events=100)
-        assert batch.events, "a replay must make progress"
-        events.extend(batch.events)
-        complete = batch.complete
-        batches += 1
+    for max_events in (100, 3):  # the second reader pages through ranges already read
+        events: list[SequencedEvent] = []
+        batches = 0
+        complete = False
+        while not complete:
+            # the client refuses any frame above max_frame_bytes, so each batch fits
+            batch = journal.replay(len(events) + 1, None, max_events=max_events)
+            assert batch.events, "a replay must make progress"
+            events.extend(batch.events)
+            complete = batch.complete
+            batches += 1
 
-    assert batches > 1
-    assert [e.event for e in events] == sent
+        assert batches > 1
+        assert [e.event for e in events] == sent
+
+
+def test_followers_replaying_side_by_side_each_get_every_event_once_in_order(rig_factory):
+    journal = rig_factory(journal={"synchronous": "NORMAL", "replay_max_events": 7})
+    sent = [report(n) if n % 4 else transfer(n) for n in range(1, 41)]
+    journal.send(*sent)
+    # Pages of different sizes start inside ranges another reader had read, and run past them.
+    pages: dict[int, list[SequencedEvent]] = {3: [], 5: [], 7: []}
+    complete = dict.fromkeys(pages, False)
+
+    while not all(complete.values()):
+        for max_events, events in pages.items():
+            if not complete[max_events]:
+                batch = journal.replay(len(events) + 1, None, max_events=max_events)
+                assert batch.events, "a replay must make progress"
+                events.extend(batch.events)
+                complete[max_events] = batch.complete
+
+    for events in pages.values():
+        assert [e.seq for e in events] == list(range(1, 41))
+        assert [e.event for e in events] == sent
 
 
 def test_a_restarted_journal_keeps_its_seq_and_its_dedup(rig_factory):

@@ -61,6 +61,7 @@ from messages import (
     encode,
 )
 from messages.base import Message
+from messages.journal import EventsCommitted
 from tests.support.group import ROOT, RunningGroup, group_pids, wait_for
 
 SERVED = {  # endpoint -> (process, actor) in the shipped layout
@@ -388,7 +389,9 @@ def forged_event(seq: int, asset: str, amount: str, unit_price: str | None = Non
         ts_event=TS0,
         ts_init=TS0,
     )
-    return SequencedEvent(seq=seq, ts_journal=TS0, event=transfer)
+    return EventsCommitted(
+        first_seq=seq, seq=seq, events=(SequencedEvent(seq=seq, ts_journal=TS0, event=transfer),)
+    )
 
 
 BACK_DOORS: dict[str, Callable[[int], Message]] = {
