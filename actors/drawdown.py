@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.config import decimal_context
-from actors.core.accounting import BooksLedger, PositionBook
+from actors.core.accounting import BooksLedger
 from actors.core.conversion import PriceBook, PriceError, Quote
 from actors.core.drawdown import (
     Breached,
@@ -50,7 +50,7 @@ from actors.core.drawdown import (
 )
 from actors.core.valuation import Valuation, value_portfolio
 from actors.journal_follower import JournalFollower
-from actors.positions import position_state
+from actors.positions import position_book, position_state
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -254,13 +254,7 @@ class DrawdownActor(JournalFollower):
         assert isinstance(state, DrawdownSnapshot)
         self.ledger.cash.balances = dict(state.cash)
         self.ledger.positions.positions = {
-            asset: PositionBook(
-                quantity=p.quantity,
-                average_cost=p.average_cost,
-                realized_pnl=p.realized_pnl,
-                fees=p.fees,
-            )
-            for asset, p in state.positions.items()
+            asset: position_book(p) for asset, p in state.positions.items()
         }
         self.ledger.seq = seq
         self.state = figures_state(state.figures)

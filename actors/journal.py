@@ -51,8 +51,7 @@ from messages import (
     SequencedEvent,
     Transfer,
 )
-from messages.base import Message
-from messages.codec import CodecError, decode, encode
+from messages.codec import CodecError, decode, encode, encode_nesting
 from messages.journal import EventsCommitted
 
 __all__ = [
@@ -139,37 +138,44 @@ def validate_event(
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """An answer held back until the batch commits, and the event to publish then (with
-    the bound of its encoded size inside a published frame)."""
+    """An answer held back until the batch commits, and the event to publish then: its
+    `SequencedEvent` frame, with the bound of its size inside a published frame."""
 
     inbound: Inbound | None
     reply: Acknowledgement
-    event: SequencedEvent | None
+    event: bytes | None
     size: int = 0
 
 
+def _sequenced_frame(seq: int, ts_journal: int, frame: bytes) -> bytes:
+    """The `SequencedEvent` frame of a stored event frame, spliced, not re-encoded."""
+    return encode_nesting(SequencedEvent, {"seq": seq, "ts_journal": ts_journal, "event": frame})
+
+
 class _RecentReplays:
-    """The last few ranges of committed events read for replay, decoded, with their sizes.
+    """The last few ranges of committed events read for replay, as `SequencedEvent` frames
+    with their sizes.
 
     After a restart every follower replays the log from about the same seq at about the same
-    pace: the first to ask for a range has it read and decoded, the others find it here. A
-    committed event never changes, so what is kept never goes stale.
+    pace: the first to ask for a range has it read, the others find it here. A committed event
+    never changes, so what is kept never goes stale.
     """
 
     def __init__(self, ranges: int) -> None:
-        self._ranges: deque[tuple[int, list[tuple[SequencedEvent, int]]]] = deque(maxlen=ranges)
+        self._ranges: deque[tuple[int, list[tuple[int, bytes, int]]]] = deque(maxlen=ranges)
 
-    def starting_at(self, seq: int) -> list[tuple[SequencedEvent, int]]:
-        """The kept (event, size) pairs from `seq` to the end of the range holding it, or []."""
+    def starting_at(self, seq: int) -> list[tuple[int, bytes, int]]:
+        """The kept (seq, frame, size) entries from `seq` to the end of the range holding it,
+        or []."""
         for first, entries in self._ranges:
             if first <= seq < first + len(entries):
                 return entries[seq - first :]
         return []
 
-    def keep(self, entries: list[tuple[SequencedEvent, int]]) -> None:
+    def keep(self, entries: list[tuple[int, bytes, int]]) -> None:
         """Keep a range of consecutive events (the oldest range kept is dropped)."""
         if entries:
-            self._ranges.append((entries[0][0].seq, entries))
+            self._ranges.append((entries[0][0], entries))
 
 
 class JournalActor(ServiceActor):
@@ -310,7 +316,7 @@ class JournalActor(ServiceActor):
             _Answer(
                 inbound,
                 Acknowledgement(key=key, seq=seq, duplicate=False),
-                SequencedEvent(seq=seq, ts_journal=ts_journal, event=event),
+                _sequenced_frame(seq, ts_journal, frame),
                 len(frame) + EVENT_OVERHEAD_BYTES,
             )
         )
@@ -338,10 +344,17 @@ class JournalActor(ServiceActor):
             for answer in batch:
                 if answer.inbound is not None and answer.inbound.route is not None:
                     self.reply(answer.inbound, answer.reply)
-            for events in _committed_runs(batch, self._publish_budget):
-                self.publish(
+            for first_seq, events in _committed_runs(batch, self._publish_budget):
+                self.publish_frame(
                     EVENTS_ENDPOINT,
-                    EventsCommitted(first_seq=events[0].seq, seq=events[-1].seq, events=events),
+                    encode_nesting(
+                        EventsCommitted,
+                        {
+                            "first_seq": first_seq,
+                            "seq": first_seq + len(events) - 1,
+                            "events": events,
+                        },
+                    ),
                 )
                 published += len(events)
         except Exception as exc:  # the events are safe; subscribers catch up by replay
@@ -369,28 +382,30 @@ class JournalActor(ServiceActor):
 
     # -- replay -----------------------------------------------------------------------------
     @handles(ReplayEvents, on=REPLAY_ENDPOINT)
-    def on_replay(self, request: ReplayEvents, inbound: Inbound | None) -> EventBatch:
+    def on_replay(self, request: ReplayEvents, inbound: Inbound | None) -> bytes:
         """The committed events from `from_seq` on, up to `to_seq` (or the head), bounded.
 
         At most min(max_events, journal.replay_max_events) events, and no more than fit in
         one frame of `transport.max_frame_bytes`; `complete` when the batch reaches the end
-        asked for (or the head, if that is sooner).
+        asked for (or the head, if that is sooner). The answer is the `EventBatch` frame,
+        made of the stored frames without encoding them again.
         """
         store = self._require_store()
         head = store.committed_seq
         end = head if request.to_seq is None else min(request.to_seq, head)
         max_events = min(request.max_events, self.config.journal.replay_max_events)
         budget = self._replay_budget
-        chosen: list[tuple[SequencedEvent, int]] = []
+        chosen: list[tuple[int, bytes, int]] = []
         used = 0
-        for event, size in self._recent_replays.starting_at(request.from_seq):
-            if event.seq > end or len(chosen) >= max_events or (chosen and used + size > budget):
+        for entry in self._recent_replays.starting_at(request.from_seq):
+            seq, _, size = entry
+            if seq > end or len(chosen) >= max_events or (chosen and used + size > budget):
                 break
-            chosen.append((event, size))
+            chosen.append(entry)
             used += size
-        next_seq = chosen[-1][0].seq + 1 if chosen else request.from_seq
+        next_seq = chosen[-1][0] + 1 if chosen else request.from_seq
         if next_seq <= end and len(chosen) < max_events and used < budget:
-            read: list[tuple[SequencedEvent, int]] = []
+            read: list[tuple[int, bytes, int]] = []
             for row in store.read(
                 next_seq,
                 end,
@@ -401,20 +416,22 @@ class JournalActor(ServiceActor):
                 size = len(row.frame) + EVENT_OVERHEAD_BYTES
                 if chosen and used + size > budget:
                     break  # the store returns a first event even when it alone is too large
-                event = SequencedEvent(
-                    seq=row.seq, ts_journal=row.ts_journal, event=_stored_event(row)
-                )
-                read.append((event, size))
-                chosen.append((event, size))
+                _check_stored(row)
+                entry = (row.seq, _sequenced_frame(row.seq, row.ts_journal, row.frame), size)
+                read.append(entry)
+                chosen.append(entry)
                 used += size
             self._recent_replays.keep(read)
-        events = tuple(event for event, _ in chosen)
-        last = events[-1].seq if events else request.from_seq - 1
-        return EventBatch(
-            correlation_id=request.correlation_id,
-            events=events,
-            head_seq=head,
-            complete=last >= end,
+        last = chosen[-1][0] if chosen else request.from_seq - 1
+        # The stored frames are relayed as they are, inside the batch: never encoded again.
+        return encode_nesting(
+            EventBatch,
+            {
+                "correlation_id": request.correlation_id,
+                "events": tuple(frame for _, frame, _ in chosen),
+                "head_seq": head,
+                "complete": last >= end,
+            },
         )
 
     def _require_store(self) -> JournalStore:
@@ -423,30 +440,38 @@ class JournalActor(ServiceActor):
         return self._store
 
 
-def _committed_runs(batch: Iterable[_Answer], budget: int) -> Iterable[tuple[SequencedEvent, ...]]:
+def _committed_runs(
+    batch: Iterable[_Answer], budget: int
+) -> Iterable[tuple[int, tuple[bytes, ...]]]:
     """The new events of a committed batch, in seq order, cut into runs whose sizes add up
-    to at most `budget` bytes (each run is published as one `EventsCommitted`).
+    to at most `budget` bytes: (first seq, `SequencedEvent` frames), each run published as
+    one `EventsCommitted`.
 
     A run always holds at least one event: every accepted event fits alone, since
     `max_event_bytes` leaves room for both wrappers.
     """
-    run: list[SequencedEvent] = []
+    run: list[bytes] = []
+    first_seq = 0
     used = 0
     for answer in batch:
         if answer.event is None:
             continue
         if run and used + answer.size > budget:
-            yield tuple(run)
+            yield first_seq, tuple(run)
             run, used = [], 0
+        if not run:
+            first_seq = answer.reply.seq
         run.append(answer.event)
         used += answer.size
     if run:
-        yield tuple(run)
+        yield first_seq, tuple(run)
 
 
-def _stored_event(row: StoredEvent) -> Message:
+def _check_stored(row: StoredEvent) -> None:
+    """Refuse to relay a stored frame that does not decode (a damaged database), naming its
+    seq; what is relayed is the frame itself, not the decoded message."""
     try:
-        return decode(row.frame, max_bytes=len(row.frame))
+        decode(row.frame, max_bytes=len(row.frame))
     except CodecError as exc:
         raise JournalStoreError(
             f"seq {row.seq}: the stored event cannot be decoded: {exc}"

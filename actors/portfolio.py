@@ -27,7 +27,6 @@ from decimal import Decimal
 from typing import Any
 
 from actors.config import decimal_context
-from actors.core.accounting import PositionBook
 from actors.core.conversion import PriceBook
 from actors.core.drawdown import Window, drawdowns, mark
 from actors.core.valuation import Valuation, value_portfolio
@@ -37,6 +36,7 @@ from actors.drawdown import (
     settings_of,
     with_quotes,
 )
+from actors.positions import position_book
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -65,7 +65,6 @@ from messages import (
     PortfolioState,
     PositionsChanged,
     PositionsState,
-    PositionState,
     PricesState,
     PricesUpdated,
     PriceView,
@@ -389,7 +388,7 @@ class PortfolioActor(ServiceActor):
         prices = self.config.prices
         return value_portfolio(
             books.cash,
-            {asset: _book(p) for asset, p in books.positions.items()},
+            {asset: position_book(p) for asset, p in books.positions.items()},
             self.prices,
             valuation_currency=books.valuation_currency,
             now_ns=now_ns,
@@ -536,12 +535,3 @@ class PortfolioActor(ServiceActor):
             seq=figures.seq,
             marks=figures.marks,
         )
-
-
-def _book(position: PositionState) -> PositionBook:
-    return PositionBook(
-        quantity=position.quantity,
-        average_cost=position.average_cost,
-        realized_pnl=position.realized_pnl,
-        fees=position.fees,
-    )

@@ -36,6 +36,16 @@ def position_state(asset: str, book: PositionBook) -> PositionState:
     )
 
 
+def position_book(position: PositionState) -> PositionBook:
+    """The book of one position from its wire form (what a snapshot restores)."""
+    return PositionBook(
+        quantity=position.quantity,
+        average_cost=position.average_cost,
+        realized_pnl=position.realized_pnl,
+        fees=position.fees,
+    )
+
+
 class PositionsActor(JournalFollower):
     """Owns the positions."""
 
@@ -46,15 +56,7 @@ class PositionsActor(JournalFollower):
 
     def restore(self, seq: int, state: Message) -> None:
         assert isinstance(state, PositionsState)
-        self.ledger.positions = {
-            asset: PositionBook(
-                quantity=p.quantity,
-                average_cost=p.average_cost,
-                realized_pnl=p.realized_pnl,
-                fees=p.fees,
-            )
-            for asset, p in state.positions.items()
-        }
+        self.ledger.positions = {asset: position_book(p) for asset, p in state.positions.items()}
         self.ledger.seq = seq
 
     def _all(self) -> dict[str, PositionState]:

@@ -57,6 +57,7 @@ __all__ = [
     "UnsupportedVersion",
     "decode",
     "encode",
+    "encode_nesting",
     "from_fields",
     "from_json_dict",
     "to_fields",
@@ -835,6 +836,42 @@ def encode(message: Message) -> bytes:
     except (ValueError, TypeError, OverflowError) as exc:
         # e.g. a string holding a lone surrogate, which UTF-8 cannot carry.
         raise FieldError(f"cannot be packed: {exc}", codec.tag, _unpackable(fields)) from exc
+
+
+def encode_nesting(message_type: type[Message], fields: Mapping[str, Any]) -> bytes:
+    """The frame `encode` gives for a `message_type` whose nested messages are already frames.
+
+    `fields` holds every field of `message_type`, in its declared order: a nested message as
+    the `bytes` that `encode` made of it (or a tuple of such frames for a tuple of messages),
+    spliced in verbatim, neither decoded nor packed again; any other field as its wire value
+    (int, str, bool or None). The journal relays the frames it stored this way. The nested
+    frames are trusted to come from `encode`: the result is byte for byte what `encode` gives
+    for the same message (a test holds it to that). ValueError when a field is missing, out
+    of order or not a frame or a scalar.
+    """
+    codec = _codecs.get(message_type) or _codec_for_type(message_type)
+    names = [field.name for field in codec.schema.fields]
+    if list(fields) != names:
+        raise ValueError(f"{codec.tag} needs the fields {names} in that order, got {list(fields)}")
+    packer = getattr(_thread_packers, "packer", None) or _packer()
+    parts = [
+        packer.pack_array_header(3),
+        packer.pack(codec.tag),
+        packer.pack(codec.version),
+        packer.pack_map_header(len(names)),
+    ]
+    for name, value in fields.items():
+        parts.append(packer.pack(name))
+        if type(value) is bytes:
+            parts.append(value)
+        elif type(value) is tuple and all(type(item) is bytes for item in value):
+            parts.append(packer.pack_array_header(len(value)))
+            parts.extend(value)
+        elif value is None or type(value) in (int, str, bool):
+            parts.append(packer.pack(value))
+        else:
+            raise ValueError(f"{codec.tag}.{name}: a frame or a scalar, {_got(value)}")
+    return b"".join(parts)
 
 
 def _unpackable(fields: dict[str, Any]) -> str | None:

@@ -47,7 +47,12 @@ from messages import (
     to_fields,
     to_json_dict,
 )
-from messages.codec import MAX_DECIMAL_CHARS, MAX_DECIMAL_EXPONENT, MAX_MESSAGE_DEPTH
+from messages.codec import (
+    MAX_DECIMAL_CHARS,
+    MAX_DECIMAL_EXPONENT,
+    MAX_MESSAGE_DEPTH,
+    encode_nesting,
+)
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -243,6 +248,44 @@ def test_nested_messages_of_any_type_round_trip() -> None:
     assert decoded == batch
     assert isinstance(decoded.events[0].event, ExecutionReport)
     assert decoded.events[1].event.exec_id == "T2"
+
+
+@FAST
+@given(data=st.data())
+def test_a_frame_nesting_encoded_messages_is_byte_for_byte_what_encode_gives(
+    data: st.DataObject,
+) -> None:
+    batch = data.draw(message_strategy(EventBatch))
+    sequenced = tuple(
+        encode_nesting(
+            SequencedEvent,
+            {"seq": e.seq, "ts_journal": e.ts_journal, "event": encode(e.event)},
+        )
+        for e in batch.events
+    )
+
+    frame = encode_nesting(
+        EventBatch,
+        {
+            "correlation_id": batch.correlation_id,
+            "events": sequenced,
+            "head_seq": batch.head_seq,
+            "complete": batch.complete,
+        },
+    )
+
+    assert frame == encode(batch)
+    assert decode(frame) == batch
+
+
+def test_nesting_refuses_fields_missing_out_of_order_or_not_frames() -> None:
+    frame = encode(execution_report())
+    with pytest.raises(ValueError, match="seq"):
+        encode_nesting(SequencedEvent, {"seq": 1, "event": frame})
+    with pytest.raises(ValueError, match="order"):
+        encode_nesting(SequencedEvent, {"ts_journal": 1, "seq": 1, "event": frame})
+    with pytest.raises(ValueError, match=r"SequencedEvent\.event"):
+        encode_nesting(SequencedEvent, {"seq": 1, "ts_journal": 1, "event": execution_report()})
 
 
 def test_decode_accepts_bytearray_and_memoryview() -> None:

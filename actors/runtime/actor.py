@@ -114,7 +114,8 @@ def handles(*message_types: type, on: str | Iterable[str] = ()) -> Callable:
     """Mark a method `(self, message, inbound)` as the handler of these message types.
 
     `on` names the endpoints (as in `sockets()`) the messages may arrive on; without it the
-    handler serves the actor itself only (timers, `tell`, `ask`).
+    handler serves the actor itself only (timers, `tell`, `ask`). What it returns is the
+    answer to a request: a message, or the bytes of one already encoded (`encode_nesting`).
     """
     endpoints = frozenset((on,) if isinstance(on, str) else on)
 
@@ -344,7 +345,7 @@ class ServiceActor(pykka.ThreadingActor):
             return self._answer(result, inbound)
         return None
 
-    def _answer(self, reply: Message, inbound: Inbound | None) -> Message:
+    def _answer(self, reply: Message | bytes, inbound: Inbound | None) -> Message | bytes:
         if inbound is not None and inbound.route is not None:
             self._send_reply(inbound.socket, inbound.route, reply)
         return reply
@@ -369,12 +370,13 @@ class ServiceActor(pykka.ThreadingActor):
             raise ValueError("this message did not come as a request; there is no one to answer")
         self._send_reply(inbound.socket, inbound.route, message)
 
-    def _send_reply(self, socket: str, route: tuple[bytes, ...], message: Message) -> None:
+    def _send_reply(self, socket: str, route: tuple[bytes, ...], message: Message | bytes) -> None:
         sock = self._sockets.get(socket)
         if sock is None:
             return
+        frame = message if type(message) is bytes else encode(message)  # type: ignore[arg-type]
         try:
-            sock.send_multipart([*route, encode(message)], zmq.NOBLOCK)
+            sock.send_multipart([*route, frame], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             self.log.warning("could not answer on {}: {}", socket, exc.strerror)
 
@@ -469,6 +471,10 @@ class ServiceActor(pykka.ThreadingActor):
     def publish(self, endpoint: str, message: Message) -> None:
         """Send `message` to every subscriber of the `Publish` socket `endpoint`."""
         self._sockets[endpoint].send(encode(message), zmq.NOBLOCK)
+
+    def publish_frame(self, endpoint: str, frame: bytes) -> None:
+        """Publish a message already encoded (by `encode` or `encode_nesting`) as it is."""
+        self._sockets[endpoint].send(frame, zmq.NOBLOCK)
 
     # -- reliable send ---------------------------------------------------------------------
     def send_reliable(self, endpoint: str, message: Message) -> None:

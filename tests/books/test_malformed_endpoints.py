@@ -290,17 +290,9 @@ class Group:
         assert after.positions == before.positions
 
 
-def stop_group(path: Path, running: RunningGroup, group: Group | None) -> None:
-    if group is not None:
-        group.context.destroy(linger=0)
-    assert running.stop() == 0, "the group did not stop cleanly"
-    assert group_pids(str(path)) == [], "a process of the group outlived the test"
-
-
-@pytest.fixture(scope="module")
-def group(tmp_path_factory) -> Iterator[Group]:
-    """The shipped layout on the paper exchange; only the test moves the books."""
-    path = shipped_config(tmp_path_factory.mktemp("shipped"), execution={"demo_orders": False})
+def started_group(path: Path) -> Iterator[Group]:
+    """Start the group of `path`, yield it once ready, then stop it and check that no process
+    of it is left."""
     running = RunningGroup(path)
     started: Group | None = None
     try:
@@ -308,7 +300,17 @@ def group(tmp_path_factory) -> Iterator[Group]:
         started = Group(load_config(path), zmq.Context())
         yield started
     finally:
-        stop_group(path, running, started)
+        if started is not None:
+            started.context.destroy(linger=0)
+        assert running.stop() == 0, "the group did not stop cleanly"
+        assert group_pids(str(path)) == [], "a process of the group outlived the test"
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory) -> Iterator[Group]:
+    """The shipped layout on the paper exchange; only the test moves the books."""
+    path = shipped_config(tmp_path_factory.mktemp("shipped"), execution={"demo_orders": False})
+    yield from started_group(path)
 
 
 # -- the tests --------------------------------------------------------------------------------
@@ -416,14 +418,7 @@ def books(tmp_path) -> Iterator[Group]:
         processes={"books": ["journal", "cash", "positions", "portfolio"]},
         exchange={"mode": "live"},
     )
-    running = RunningGroup(path)
-    started: Group | None = None
-    try:
-        running.wait_ready(timeout=40)
-        started = Group(load_config(path), zmq.Context())
-        yield started
-    finally:
-        stop_group(path, running, started)
+    yield from started_group(path)
 
 
 @pytest.mark.parametrize("endpoint", list(BACK_DOORS))
