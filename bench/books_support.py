@@ -25,7 +25,7 @@ from __future__ import annotations
 import decimal
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -290,29 +290,48 @@ class SenderStatus:
 
     def as_state(self, correlation_id: str) -> PortfolioState:
         """The status in the wire form the sender answers with."""
-        counters = {name: Decimal(int(getattr(self, name))) for name in _STATUS_COUNTERS}
-        return PortfolioState(
-            correlation_id=correlation_id,
-            seq=self.acknowledged_seq,
-            as_of_ns=time.time_ns(),
-            valuation_currency=DEPOSIT_CURRENCY,
-            equity=None,
-            cash=counters,
-            positions={},
+        return counters_state(
+            self, _STATUS_COUNTERS, correlation_id=correlation_id, seq=self.acknowledged_seq
         )
 
     @classmethod
     def from_state(cls, state: Message) -> SenderStatus:
         """Read the sender's status answer; SenderCommandError names what is missing."""
-        if not isinstance(state, PortfolioState):
-            raise SenderCommandError("status", f"expected a PortfolioState, got {state!r}")
-        values: dict[str, Any] = {}
-        for name in _STATUS_COUNTERS:
-            value = state.cash.get(name)
-            if value is None or value != value.to_integral_value():
-                raise SenderCommandError(name, f"missing or not a whole number: {value!r}")
-            values[name] = bool(value) if name == "running" else int(value)
+        values = counters_of(state, _STATUS_COUNTERS, SenderCommandError)
+        assert isinstance(state, PortfolioState)
         return cls(acknowledged_seq=state.seq, **values)
+
+
+def counters_state(
+    status: Any, names: tuple[str, ...], *, correlation_id: str, seq: int = 0
+) -> PortfolioState:
+    """A benchmark actor's status as a `PortfolioState` (no wire message is added for a
+    benchmark): each counter `name` of `status` as a whole number under `cash[name]`."""
+    return PortfolioState(
+        correlation_id=correlation_id,
+        seq=seq,
+        as_of_ns=time.time_ns(),
+        valuation_currency=DEPOSIT_CURRENCY,
+        equity=None,
+        cash={name: Decimal(int(getattr(status, name))) for name in names},
+        positions={},
+    )
+
+
+def counters_of(
+    state: Message, names: tuple[str, ...], error: Callable[[str, str], Exception]
+) -> dict[str, Any]:
+    """The counters `counters_state` put in `state` (`running` as a bool); `error(name,
+    detail)` is raised for a missing or fractional one, or when `state` is no PortfolioState."""
+    if not isinstance(state, PortfolioState):
+        raise error("status", f"expected a PortfolioState, got {state!r}")
+    values: dict[str, Any] = {}
+    for name in names:
+        value = state.cash.get(name)
+        if value is None or value != value.to_integral_value():
+            raise error(name, f"missing or not a whole number: {value!r}")
+        values[name] = bool(value) if name == "running" else int(value)
+    return values
 
 
 # -- the actor -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import zmq
 
@@ -38,6 +38,7 @@ from actors.config import ServiceConfig
 from actors.prices import PricesActor
 from actors.runtime.actor import Inbound, Serve, SocketSpec, handles
 from actors.runtime.client import RequestClient
+from bench.books_support import counters_of, counters_state
 from messages import (
     ExecutionReport,
     GetPortfolioState,
@@ -337,29 +338,12 @@ class TickStatus:
 
     def as_state(self, correlation_id: str) -> PortfolioState:
         """The status in the wire form the source answers with."""
-        counters = {name: Decimal(int(getattr(self, name))) for name in _STATUS_COUNTERS}
-        return PortfolioState(
-            correlation_id=correlation_id,
-            seq=0,
-            as_of_ns=time.time_ns(),
-            valuation_currency=VALUATION_CURRENCY,
-            equity=None,
-            cash=counters,
-            positions={},
-        )
+        return counters_state(self, _STATUS_COUNTERS, correlation_id=correlation_id)
 
     @classmethod
     def from_state(cls, state: Message) -> TickStatus:
         """Read the source's status answer; TickCommandError names what is missing."""
-        if not isinstance(state, PortfolioState):
-            raise TickCommandError("status", f"expected a PortfolioState, got {state!r}")
-        values: dict[str, Any] = {}
-        for name in _STATUS_COUNTERS:
-            value = state.cash.get(name)
-            if value is None or value != value.to_integral_value():
-                raise TickCommandError(name, f"missing or not a whole number: {value!r}")
-            values[name] = bool(value) if name == "running" else int(value)
-        return cls(**values)
+        return cls(**counters_of(state, _STATUS_COUNTERS, TickCommandError))
 
 
 # -- the actor --------------------------------------------------------------------------------
