@@ -45,7 +45,9 @@ class SnapshotStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NORMAL: a power cut may lose the last snapshots, never corrupt the file; the journal
+        # (FULL) is the truth, so a lost snapshot only means replaying from an older one.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, seq INTEGER, state BLOB)"
         )

@@ -17,7 +17,8 @@ shipped default) unless said otherwise; (a) is also given at NORMAL.
 (d) (a) again once the log holds N events (default 1,000,000), against (a) at 10,000;
 (e) restart over those N events: the log is written beforehand through `JournalStore`, the
     group starts with no follower snapshot, and the time runs from launching runner.py until
-    the state shows seq N;
+    the state shows seq N; and again once the followers have saved their snapshots (at the
+    end of (d)), as a restart of the shipped service does: snapshot, then the tail;
 (f) RSS (VmRSS; VmHWM is the peak) of every process of the group and of runner.py, at the
     end of the big run.
 Beside them, in the same run: the raw pyzmq DEALER/ROUTER round trip (bench/transport.py's
@@ -676,6 +677,8 @@ class Results:
     restart_seconds: float = 0.0
     restart_ready_seconds: float = 0.0
     restart_cores: dict[str, float] | None = None
+    snapshot_restart_seconds: float = 0.0
+    snapshot_restart_seq: int = 0
     memory_after_restart: dict[str, tuple[int, int]] | None = None
     restart_check: str = "not run"
     throughput_big: Throughput | None = None
@@ -778,6 +781,22 @@ def measure_big_log(
         phase(f"(d) {args.fills:,} fills on a log of {args.events:,} events")
         results.throughput_big = send_fills(group, args.fills, args.window)
         results.memory = group.memory()
+        head = group.settled_sender(60).acknowledged_seq
+        group.state_at(head, 60)
+    finally:
+        group.stop()  # the followers save their snapshots as they stop
+    phase(f"(e) restarting on {head:,} events with the followers' snapshots")
+    group = BooksGroup(config_path, context)
+    try:
+        group.start()
+        wait_until(
+            f"the portfolio showing seq {head:,} after the second restart",
+            lambda: (s := group.state()) is not None and s.seq >= head,
+            args.restart_timeout,
+            interval=0.05,
+        )
+        results.snapshot_restart_seconds = time.monotonic() - group.launched
+        results.snapshot_restart_seq = head
         return args.fills
     finally:
         group.stop()
@@ -891,6 +910,14 @@ def report(results: Results) -> str:
             results.restart_seconds <= 30,
             f"ready after {results.restart_ready_seconds:.1f} s; "
             f"{results.events / results.restart_seconds:,.0f} events/s replayed",
+        )
+    if results.snapshot_restart_seconds:
+        row(
+            "    the same with the followers' snapshots",
+            f"{results.snapshot_restart_seconds:,.1f} s",
+            "≤ 30 s",
+            results.snapshot_restart_seconds <= 30,
+            f"log of {results.snapshot_restart_seq:,} events; snapshot, then the tail",
         )
     if results.memory:
         for process, (rss, hwm) in results.memory.items():
