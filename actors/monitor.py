@@ -51,8 +51,11 @@ class GroupSnapshot:
     query_seconds: float | None
 
     def as_json(self) -> dict[str, Any]:
-        """What `status --json` prints."""
-        report: dict[str, Any] = {"processes": self.processes, "portfolio": self.portfolio}
+        """What `status --json` prints: the state's JSON form (as `replay --json` prints it),
+        or `{"error": ...}` when the portfolio did not answer, with `processes` and `risk`
+        beside its keys."""
+        report: dict[str, Any] = dict(self.portfolio or {"error": "no answer"})
+        report["processes"] = self.processes
         if self.risk is not None:
             report["risk"] = self.risk
         return report

@@ -56,11 +56,11 @@ def admin_state(url: str) -> dict:
 
 
 def wait_portfolio(path, predicate, timeout=30.0) -> dict:
-    """The portfolio part of `status --json` once `predicate` holds (polled, with a deadline)."""
+    """`status --json` once `predicate` holds (polled, with a deadline)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = status(path).get("portfolio")
+        last = status(path)
         if last and "error" not in last and predicate(last):
             return last
         time.sleep(0.1)  # poll interval, bounded by the deadline
@@ -137,7 +137,7 @@ def test_the_group_trades_on_paper_and_its_books_equal_the_exchange(tmp_path):
         matched = None
         while time.monotonic() < deadline and matched is None:
             before = admin_state(url)["balances"]
-            state = status(path)["portfolio"]
+            state = status(path)
             after = admin_state(url)["balances"]
             if before == after and books_match_exchange(state, after):
                 matched = (state, after)

@@ -107,7 +107,7 @@ def test_a_price_drop_shows_as_drawdown_in_status_and_past_the_limit_risk_denies
         assert "drawdown limit breached" in decision.reason and "total" in decision.reason
 
         # the drawdown actor persisted the peak it marked: it survives in status as is
-        assert Decimal(status(path)["portfolio"]["drawdown"]["peak_equity"]) == peak
+        assert Decimal(status(path)["drawdown"]["peak_equity"]) == peak
     finally:
         assert group.stop() == 0
     assert group_pids(str(path)) == []

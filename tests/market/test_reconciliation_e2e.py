@@ -214,7 +214,7 @@ def test_hard_trading_while_reconciling_every_second_raises_no_false_alarm(tmp_p
         runs_seen = set()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            state = status(path)["portfolio"]
+            state = status(path)
             recon_state = state["reconciliation"]
             assert recon_state["open_discrepancies"] == [], recon_state
             runs_seen.add(recon_state["last_success"])

@@ -109,7 +109,7 @@ def test_the_live_view_shows_the_running_group_in_a_pseudo_terminal(tmp_path):
         terminal.read_until(r"equity 100,000\.00 USD", timeout=60)
         for part in ("cash", "positions", "drawdown", "prices", "reconciliation", "processes"):
             assert part in terminal.screen
-        assert Decimal(status(path)["portfolio"]["equity"]) == Decimal(100000)
+        assert Decimal(status(path)["equity"]) == Decimal(100000)
         # quiet for longer than the risk actor's state age limit, the state stays fresh
         terminal.read_for(3.0)
         terminal.screen = ""
@@ -127,7 +127,7 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
     try:
         group.wait_ready()
         wait_for(
-            lambda: Decimal(status(path)["portfolio"].get("equity") or 0) == Decimal(100000),
+            lambda: Decimal(status(path).get("equity") or 0) == Decimal(100000),
             timeout=30,
         )
         shown = subprocess.run(
@@ -145,8 +145,17 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
         for process in ("books", "market", "risk", "feed", "reconcile"):
             assert re.search(rf"{process}\s+│\s+\d+\s+│\s+ready", text), process
 
+        # --json: the state's JSON form (the keys `replay --json` prints), processes beside
+        as_json = status(path)
+        for key in ("seq", "as_of", "valuation_currency", "equity", "cash", "positions"):
+            assert key in as_json, key
+        for key in ("exposure", "drawdown", "prices", "reconciliation"):
+            assert key in as_json, key
+        assert as_json["processes"]["books"]["ready"] is True
+        assert as_json["risk"]
+
         # the report, from what the running group recorded
-        wait_for(lambda: status(path)["portfolio"]["drawdown"].get("marks", 0) >= 1, timeout=30)
+        wait_for(lambda: status(path)["drawdown"].get("marks", 0) >= 1, timeout=30)
         out = tmp_path / "report"
         made = subprocess.run(
             [sys.executable, str(RUNNER), "--config", str(path), "report", "--out", str(out)],
