@@ -594,6 +594,30 @@ def test_a_restarted_journal_keeps_its_seq_and_its_dedup(rig_factory):
     assert [e.event for e in batch.events] == [report(1), report(2), transfer(3), report(4)]
 
 
+def test_a_damaged_stored_event_is_refused_naming_its_seq_and_the_rest_still_replays(
+    rig_factory,
+):
+    first = rig_factory()
+    first.send(report(1), report(2), report(3))
+    first.close()
+    with sqlite3.connect(first.config.journal.database) as db:  # a damaged file, not our write
+        db.execute("UPDATE events SET frame = ? WHERE seq = 2", (b"\x93garbage",))
+
+    second = rig_factory()
+    with second.client("journal.replay") as replay:
+        answer = replay.request(
+            ReplayEvents(correlation_id="damaged", from_seq=1, to_seq=None, max_events=10),
+            raise_on_error=False,
+        )
+
+    assert isinstance(answer, ErrorReply)
+    assert "seq 2" in answer.detail and "cannot be decoded" in answer.detail
+    assert [e.event for e in second.replay(3).events] == [report(3)]  # still serving
+    assert second.send(report(4)) == [
+        Acknowledgement(key=report(4).exec_id, seq=4, duplicate=False)
+    ]
+
+
 def test_a_batch_still_open_when_the_journal_stops_is_committed_and_answered(rig_factory):
     journal = rig_factory(actor_class="tests.books.test_journal:GatedJournal")
     dealer = journal.dealer()
