@@ -84,8 +84,9 @@ COMMITTED_OVERHEAD_BYTES = 256
 and the field names; about 60 bytes), with room to spare."""
 
 REPLAY_CACHE_RANGES = 3
-"""Replayed ranges the journal keeps decoded (a range is at most `journal.replay_max_events`
-events): followers that catch up together ask for the same ranges one after the other."""
+"""Replayed ranges the journal keeps ready to send (a range is at most
+`journal.replay_max_events` events): followers that catch up together ask for the same ranges
+one after the other."""
 
 JournalEvent = ExecutionReport | Transfer | BalanceAdjusted
 """What the journal accepts on its ingest channel."""
