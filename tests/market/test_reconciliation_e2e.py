@@ -46,9 +46,13 @@ def recon_config(tmp_path, *, auto_update: bool, with_execution: bool, **section
     return path
 
 
-def quiet(tmp_path):
+EXCHANGE_TIMEOUT_SECONDS = 1
+"""The faulted group's timeout on exchange calls: a `latency` fault longer than it fails them."""
+
+
+def quiet(tmp_path, **sections):
     """A group without an execution actor: the exchange reaches the books via reconciliation."""
-    path = recon_config(tmp_path, auto_update=False, with_execution=False)
+    path = recon_config(tmp_path, auto_update=False, with_execution=False, **sections)
     group = RunningGroup(path)
     try:
         url = group.wait_ready()["exchange"]
@@ -66,7 +70,9 @@ def quiet_group(tmp_path):
 @pytest.fixture(scope="module")
 def faulted_group(tmp_path_factory):
     """One quiet group for every fault kind in turn (each test leaves it as it found it)."""
-    yield from quiet(tmp_path_factory.mktemp("faults"))
+    yield from quiet(
+        tmp_path_factory.mktemp("faults"), exchange={"timeout_seconds": EXCHANGE_TIMEOUT_SECONDS}
+    )
 
 
 def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet_group):
@@ -136,12 +142,16 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
     assert "DISCREPANCY ETH" in shown and "reconciliation: last success" in shown
 
 
-@pytest.mark.parametrize("kind", ["unavailable", "rate_limit", "internal", "http_502", "drop"])
+@pytest.mark.parametrize(
+    "kind", ["unavailable", "rate_limit", "internal", "http_502", "drop", "latency"]
+)
 def test_a_fault_during_a_run_changes_nothing_and_the_next_run_succeeds(faulted_group, kind):
     path, url = faulted_group
     state = wait_portfolio(path, lambda s: s["reconciliation"].get("last_success") is not None)
     seq_before = state["seq"]
     body = {"kind": kind, "rate": "1", "seconds": "2"}
+    if kind == "latency":  # answers come after the client gave up on them
+        body["latency_ms"] = 2 * EXCHANGE_TIMEOUT_SECONDS * 1000
     admin(url, "fault", body)
     failed = wait_portfolio(path, lambda s: s["reconciliation"]["consecutive_failures"] >= 1)
     assert failed["reconciliation"]["last_error"]
