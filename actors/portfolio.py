@@ -19,6 +19,7 @@ window that contains the answer's time (a reset since the last mark already show
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -71,6 +72,7 @@ from messages import (
     ReconciliationReport,
     ReconciliationStatus,
 )
+from messages.codec import Packed, encode_nesting, pack_field
 
 MAX_PENDING_CHANGES = 10_000
 """Changes queued for a part that is ahead of the other; past this, it resyncs in full."""
@@ -124,6 +126,9 @@ class _Part:
 
 
 NS_PER_SECOND = 1_000_000_000
+
+_PORTFOLIO_FIELDS = tuple(field.name for field in dataclasses.fields(PortfolioState))
+"""The fields of the answer, in their declared (wire) order."""
 
 
 def in_group(config: Any, actor: str) -> bool:
@@ -183,6 +188,7 @@ class PortfolioActor(ServiceActor):
         self._snapshot_figures: DrawdownFigures | None = None
         self._snapshot_seq = -1
         self._snapshot_version = 0
+        self._packed: dict[str, tuple[Any, Packed]] = {}
         self._last_change_at = time.monotonic()
         self._confirmed_at_ns = self.clock()
         for part in self.parts:
@@ -401,7 +407,27 @@ class PortfolioActor(ServiceActor):
     @handles(GetPortfolioState, on="portfolio.query")
     def on_get_portfolio_state(
         self, request: GetPortfolioState, inbound: Inbound | None
-    ) -> PortfolioState | ErrorReply:
+    ) -> bytes | ErrorReply:
+        """The latest snapshot whose every part is at one seq, valued now (`state_now`).
+
+        The answer is encoded here: each field is packed once and kept while it stays the
+        same object (the parts are immutable once built), so a query between two changes
+        packs only its correlation id and time.
+        """
+        state = self.state_now(request)
+        if isinstance(state, ErrorReply):
+            return state
+        fields: dict[str, Any] = {}
+        for name in _PORTFOLIO_FIELDS:
+            value = getattr(state, name)
+            kept = self._packed.get(name)
+            if kept is None or kept[0] is not value:
+                kept = (value, pack_field(PortfolioState, name, value))
+                self._packed[name] = kept
+            fields[name] = kept[1]
+        return encode_nesting(PortfolioState, fields)
+
+    def state_now(self, request: GetPortfolioState) -> PortfolioState | ErrorReply:
         """The latest snapshot whose every part is at one seq, valued now.
 
         Until every part has been read in full once (just after a start), the answer is an

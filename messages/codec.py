@@ -53,6 +53,7 @@ __all__ = [
     "FieldError",
     "FrameTooLarge",
     "MalformedFrame",
+    "Packed",
     "UnknownMessageType",
     "UnsupportedVersion",
     "decode",
@@ -60,6 +61,7 @@ __all__ = [
     "encode_nesting",
     "from_fields",
     "from_json_dict",
+    "pack_field",
     "to_fields",
     "to_json_dict",
 ]
@@ -639,6 +641,7 @@ class _MessageCodec:
         self.field_names = frozenset(field.name for field in schema.fields)
         self.encode_fields: Callable[[Any, int], dict[str, Any]] = self._not_ready
         self.decode_fields: Callable[[dict[str, Any], int], Any] = self._not_ready
+        self.field_encoders: dict[str, _FieldFunction] = {}
 
     def _not_ready(self, *args: Any) -> Any:
         raise RuntimeError(f"codec of {self.tag} used before it was compiled")
@@ -662,6 +665,7 @@ class _MessageCodec:
         arguments = []
         for index, field in enumerate(self.schema.fields):
             encode_field, decode_field = _field_codec(field.type_spec)
+            self.field_encoders[field.name] = encode_field
             namespace[f"encode_{index}"] = encode_field
             namespace[f"decode_{index}"] = decode_field
             name = repr(field.name)
@@ -838,16 +842,49 @@ def encode(message: Message) -> bytes:
         raise FieldError(f"cannot be packed: {exc}", codec.tag, _unpackable(fields)) from exc
 
 
+class Packed:
+    """One field's wire value, validated and packed by `pack_field`, for `encode_nesting`."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def pack_field(message_type: type[Message], name: str, value: Any) -> Packed:
+    """`value` as field `name` of `message_type` would be encoded, packed on its own.
+
+    Validated exactly as `encode` validates the field (FieldError naming it). A reader that
+    answers many times with mostly unchanged fields packs each once and splices it with
+    `encode_nesting`.
+    """
+    codec = _codecs.get(message_type) or _codec_for_type(message_type)
+    encoder = codec.field_encoders.get(name)
+    if encoder is None:
+        raise ValueError(f"{codec.tag} has no field {name!r}")
+    try:
+        wire = encoder(value, 1)
+    except _Problem as problem:
+        problem.path.append(name)
+        raise problem.error(codec.tag) from None
+    packer = getattr(_thread_packers, "packer", None) or _packer()
+    try:
+        return Packed(packer.pack(wire))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise FieldError(f"cannot be packed: {exc}", codec.tag, name) from exc
+
+
 def encode_nesting(message_type: type[Message], fields: Mapping[str, Any]) -> bytes:
     """The frame `encode` gives for a `message_type` whose nested messages are already frames.
 
     `fields` holds every field of `message_type`, in its declared order: a nested message as
     the `bytes` that `encode` made of it (or a tuple of such frames for a tuple of messages),
-    spliced in verbatim, neither decoded nor packed again; any other field as its wire value
-    (int, str, bool or None). The journal relays the frames it stored this way. The nested
-    frames are trusted to come from `encode`: the result is byte for byte what `encode` gives
-    for the same message (a test holds it to that). ValueError when a field is missing, out
-    of order or not a frame or a scalar.
+    any field as the `Packed` that `pack_field` made of it, both spliced in verbatim, neither
+    decoded nor packed again; any other field as its wire value (int, str, bool or None).
+    The journal relays the frames it stored this way; the portfolio packs each field of its
+    answer once. The frames are trusted to come from `encode`: the result is byte for byte
+    what `encode` gives for the same message (a test holds it to that). ValueError when a
+    field is missing, out of order or not a frame, a `Packed` or a scalar.
     """
     codec = _codecs.get(message_type) or _codec_for_type(message_type)
     names = [field.name for field in codec.schema.fields]
@@ -864,6 +901,8 @@ def encode_nesting(message_type: type[Message], fields: Mapping[str, Any]) -> by
         parts.append(packer.pack(name))
         if type(value) is bytes:
             parts.append(value)
+        elif type(value) is Packed:
+            parts.append(value.data)
         elif type(value) is tuple and all(type(item) is bytes for item in value):
             parts.append(packer.pack_array_header(len(value)))
             parts.extend(value)

@@ -52,6 +52,7 @@ from messages.codec import (
     MAX_DECIMAL_EXPONENT,
     MAX_MESSAGE_DEPTH,
     encode_nesting,
+    pack_field,
 )
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -276,6 +277,32 @@ def test_a_frame_nesting_encoded_messages_is_byte_for_byte_what_encode_gives(
 
     assert frame == encode(batch)
     assert decode(frame) == batch
+
+
+@FAST
+@given(data=st.data())
+def test_a_frame_of_packed_fields_is_byte_for_byte_what_encode_gives(data: st.DataObject) -> None:
+    state = data.draw(message_strategy(PortfolioState))
+    names = [field.name for field in dataclasses.fields(PortfolioState)]
+
+    frame = encode_nesting(
+        PortfolioState,
+        {name: pack_field(PortfolioState, name, getattr(state, name)) for name in names},
+    )
+
+    assert frame == encode(state)
+    assert decode(frame) == state
+
+
+def test_pack_field_validates_as_encode_does_and_names_the_field() -> None:
+    with pytest.raises(FieldError) as raised:
+        pack_field(PortfolioState, "cash", {"USD": Decimal("NaN")})
+    assert raised.value.field == "cash.USD"
+    with pytest.raises(FieldError) as raised:
+        pack_field(PortfolioState, "seq", -1)
+    assert raised.value.field == "seq"
+    with pytest.raises(ValueError, match="no field"):
+        pack_field(PortfolioState, "nope", 1)
 
 
 def test_nesting_refuses_fields_missing_out_of_order_or_not_frames() -> None:
