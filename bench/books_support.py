@@ -57,13 +57,17 @@ __all__ = [
     "FEE_RATE",
     "PACE_TICK_SECONDS",
     "SENDER_ENDPOINT",
+    "BenchControl",
+    "CommandError",
     "FillSenderActor",
     "SenderCommand",
-    "SenderCommandError",
     "SenderControl",
     "SenderStatus",
     "bench_deposit",
     "bench_fill",
+    "command_text",
+    "natural",
+    "read_command",
 ]
 
 SENDER_ENDPOINT = "bench.sender"
@@ -137,8 +141,8 @@ def bench_deposit(transfer_id: str, amount: Decimal, ts_ns: int) -> Transfer:
 # -- commands --------------------------------------------------------------------------------
 
 
-class SenderCommandError(ValueError):
-    """A command to the sender cannot be read or run; `field` names what is wrong."""
+class CommandError(ValueError):
+    """A command to a benchmark actor cannot be read or run; `field` names what is wrong."""
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
@@ -174,58 +178,70 @@ class SenderCommand:
 
     def encode(self) -> str:
         """The correlation id that carries this command."""
-        values = {
-            "n": str(self.serial),
-            "count": str(self.count),
-            "rate": str(self.rate),
-            "window": str(self.window),
-            "amount": str(self.amount),
-        }
-        parts = [f"{name}={values[name]}" for name in _COMMAND_FIELDS[self.kind]]
-        return COMMAND_PREFIX + ":".join([self.kind, *parts])
+        return command_text(
+            self.kind,
+            {
+                "n": self.serial,
+                "count": self.count,
+                "rate": self.rate,
+                "window": self.window,
+                "amount": self.amount,
+            },
+            _COMMAND_FIELDS,
+        )
 
     @classmethod
     def decode(cls, text: str) -> SenderCommand:
-        """Read a command; SenderCommandError names the bad part."""
-        if not text.startswith(COMMAND_PREFIX):
-            raise SenderCommandError("command", f"does not start with {COMMAND_PREFIX!r}")
-        kind, *parts = text[len(COMMAND_PREFIX) :].split(":")
-        expected = _COMMAND_FIELDS.get(kind)
-        if expected is None:
-            raise SenderCommandError("command", f"unknown kind {kind!r} (known: {_known()})")
-        values: dict[str, str] = {}
-        for part in parts:
-            name, equals, value = part.partition("=")
-            if not equals or name not in expected:
-                raise SenderCommandError(
-                    "command", f"{kind}: unexpected part {part!r} (takes {', '.join(expected)})"
-                )
-            values[name] = value
-        missing = [name for name in expected if name not in values]
-        if missing:
-            raise SenderCommandError(missing[0], f"{kind} needs it")
+        """Read a command; CommandError names the bad part."""
+        kind, values = read_command(text, _COMMAND_FIELDS)
         command = cls(
             kind=kind,
-            serial=_natural(values, "n", minimum=1),
-            count=_natural(values, "count", minimum=1) if "count" in values else 0,
-            rate=_natural(values, "rate", minimum=0) if "rate" in values else 0,
-            window=_natural(values, "window", minimum=1) if "window" in values else 0,
+            serial=natural(values, "n", minimum=1),
+            count=natural(values, "count", minimum=1) if "count" in values else 0,
+            rate=natural(values, "rate", minimum=0) if "rate" in values else 0,
+            window=natural(values, "window", minimum=1) if "window" in values else 0,
             amount=_positive_decimal(values, "amount") if "amount" in values else Decimal(0),
         )
         return command
 
 
-def _known() -> str:
-    return ", ".join(_COMMAND_FIELDS)
+def command_text(kind: str, values: dict[str, Any], fields: dict[str, tuple[str, ...]]) -> str:
+    """`bench:<kind>:<name>=<value>:...` with the fields `kind` takes, in their order."""
+    parts = [f"{name}={values[name]}" for name in fields[kind]]
+    return COMMAND_PREFIX + ":".join([kind, *parts])
 
 
-def _natural(values: dict[str, str], name: str, *, minimum: int) -> int:
+def read_command(text: str, fields: dict[str, tuple[str, ...]]) -> tuple[str, dict[str, str]]:
+    """The kind and the `name=value` texts of a command written by `command_text`; every
+    field of its kind present, no other. CommandError names the bad part."""
+    if not text.startswith(COMMAND_PREFIX):
+        raise CommandError("command", f"does not start with {COMMAND_PREFIX!r}")
+    kind, *parts = text[len(COMMAND_PREFIX) :].split(":")
+    expected = fields.get(kind)
+    if expected is None:
+        raise CommandError("command", f"unknown kind {kind!r} (known: {', '.join(fields)})")
+    values: dict[str, str] = {}
+    for part in parts:
+        name, equals, value = part.partition("=")
+        if not equals or name not in expected:
+            raise CommandError(
+                "command", f"{kind}: unexpected part {part!r} (takes {', '.join(expected)})"
+            )
+        values[name] = value
+    missing = [name for name in expected if name not in values]
+    if missing:
+        raise CommandError(missing[0], f"{kind} needs it")
+    return kind, values
+
+
+def natural(values: dict[str, str], name: str, *, minimum: int) -> int:
+    """Field `name` of a read command as a whole number of at least `minimum`."""
     text = values[name]
     if not text.isdigit():
-        raise SenderCommandError(name, f"expected a whole number, got {text!r}")
+        raise CommandError(name, f"expected a whole number, got {text!r}")
     number = int(text)
     if number < minimum:
-        raise SenderCommandError(name, f"must be at least {minimum}, got {number}")
+        raise CommandError(name, f"must be at least {minimum}, got {number}")
     return number
 
 
@@ -234,9 +250,9 @@ def _positive_decimal(values: dict[str, str], name: str) -> Decimal:
     try:
         amount = Decimal(text)
     except decimal.InvalidOperation:
-        raise SenderCommandError(name, f"expected a decimal amount, got {text!r}") from None
+        raise CommandError(name, f"expected a decimal amount, got {text!r}") from None
     if not amount.is_finite() or amount <= 0:
-        raise SenderCommandError(name, f"must be a finite amount > 0, got {text!r}")
+        raise CommandError(name, f"must be a finite amount > 0, got {text!r}")
     return amount
 
 
@@ -296,8 +312,8 @@ class SenderStatus:
 
     @classmethod
     def from_state(cls, state: Message) -> SenderStatus:
-        """Read the sender's status answer; SenderCommandError names what is missing."""
-        values = counters_of(state, _STATUS_COUNTERS, SenderCommandError)
+        """Read the sender's status answer; CommandError names what is missing."""
+        values = counters_of(state, _STATUS_COUNTERS, CommandError)
         assert isinstance(state, PortfolioState)
         return cls(acknowledged_seq=state.seq, **values)
 
@@ -443,7 +459,7 @@ class FillSenderActor(ServiceActor):
             self._sent += 1
         elif command.kind == "run":
             if self._run is not None:
-                raise SenderCommandError("run", "a run is still sending; stop it first")
+                raise CommandError("run", "a run is still sending; stop it first")
             self._run = _Run(
                 count=command.count,
                 rate=command.rate,
@@ -505,22 +521,52 @@ class FillSenderActor(ServiceActor):
 # -- the benchmark's side --------------------------------------------------------------------
 
 
-class SenderControl:
-    """Commands and status of a running `FillSenderActor`, over its `bench.sender` endpoint."""
+class BenchControl:
+    """Commands and status of a benchmark actor over its own request/reply `endpoint`:
+    a command goes as a `Ping` carrying it, the status comes as a `PortfolioState`."""
 
-    def __init__(self, context: zmq.Context, config: ServiceConfig) -> None:
+    def __init__(self, context: zmq.Context, config: ServiceConfig, endpoint: str) -> None:
         self._client = RequestClient(
-            context, SENDER_ENDPOINT, config.endpoints[SENDER_ENDPOINT], config.transport
+            context, endpoint, config.endpoints[endpoint], config.transport
         )
         self._serial = 0
 
-    def _command(self, kind: str, **fields: Any) -> Pong:
+    def _next_serial(self) -> int:
         self._serial += 1
-        command = SenderCommand(kind=kind, serial=self._serial, **fields)
-        answer = self._client.request(Ping(correlation_id=command.encode(), sent_ns=time.time_ns()))
+        return self._serial
+
+    def _send(self, kind: str, text: str) -> Pong:
+        """Send the command `text`; CommandError unless the actor took it."""
+        answer = self._client.request(Ping(correlation_id=text, sent_ns=time.time_ns()))
         if not isinstance(answer, Pong):
-            raise SenderCommandError(kind, f"the sender answered {answer!r}")
+            raise CommandError(kind, f"{self._client.endpoint_name} answered {answer!r}")
         return answer
+
+    def _status_state(self) -> Message:
+        return self._client.request(
+            GetPortfolioState(correlation_id=f"bench-{self._next_serial()}")
+        )
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._client.close()
+
+    def __enter__(self) -> BenchControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SenderControl(BenchControl):
+    """Commands and status of a running `FillSenderActor`, over its `bench.sender` endpoint."""
+
+    def __init__(self, context: zmq.Context, config: ServiceConfig) -> None:
+        super().__init__(context, config, SENDER_ENDPOINT)
+
+    def _command(self, kind: str, **fields: Any) -> Pong:
+        command = SenderCommand(kind=kind, serial=self._next_serial(), **fields)
+        return self._send(kind, command.encode())
 
     def deposit(self, amount: Decimal) -> None:
         """Have the sender deposit `amount` USD (journaled before the fills that follow)."""
@@ -536,16 +582,4 @@ class SenderControl:
 
     def status(self) -> SenderStatus:
         """The sender's counters now."""
-        self._serial += 1
-        state = self._client.request(GetPortfolioState(correlation_id=f"bench-{self._serial}"))
-        return SenderStatus.from_state(state)
-
-    def close(self) -> None:
-        """Close the socket."""
-        self._client.close()
-
-    def __enter__(self) -> SenderControl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return SenderStatus.from_state(self._status_state())

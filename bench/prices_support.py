@@ -37,8 +37,16 @@ import zmq
 from actors.config import ServiceConfig
 from actors.prices import PricesActor
 from actors.runtime.actor import Inbound, Serve, SocketSpec, handles
-from actors.runtime.client import RequestClient
-from bench.books_support import counters_of, counters_state
+from bench.books_support import (
+    COMMAND_PREFIX,
+    BenchControl,
+    CommandError,
+    command_text,
+    counters_of,
+    counters_state,
+    natural,
+    read_command,
+)
 from messages import (
     ExecutionReport,
     GetPortfolioState,
@@ -54,7 +62,6 @@ from messages import (
 from messages.base import Message
 
 __all__ = [
-    "COMMAND_PREFIX",
     "DEPOSIT",
     "POSITION_ASSETS",
     "TICKS_ENDPOINT",
@@ -63,7 +70,6 @@ __all__ = [
     "XBT_BUY_PRICE",
     "XBT_BUY_QUANTITY",
     "TickCommand",
-    "TickCommandError",
     "TickControl",
     "TickSourceActor",
     "TickStatus",
@@ -81,7 +87,6 @@ __all__ = [
 TICKS_ENDPOINT = "bench.ticks"
 """The tick source's own request/reply endpoint: commands and status."""
 
-COMMAND_PREFIX = "bench:"
 """A Ping whose correlation id starts with this is a command to the tick source."""
 
 VALUATION_CURRENCY = "USD"
@@ -244,15 +249,6 @@ def expected_equity(ticks: int, context: decimal.Context) -> tuple[Decimal, dict
 # -- commands ---------------------------------------------------------------------------------
 
 
-class TickCommandError(ValueError):
-    """A command to the tick source cannot be read or run; `field` names what is wrong."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
 _COMMAND_FIELDS = {"run": ("n", "count", "rate"), "stop": ("n",)}
 
 
@@ -274,37 +270,18 @@ class TickCommand:
     def encode(self) -> str:
         """The correlation id that carries this command."""
         values = {"n": self.serial, "count": self.count, "rate": self.rate}
-        parts = [f"{name}={values[name]}" for name in _COMMAND_FIELDS[self.kind]]
-        return COMMAND_PREFIX + ":".join([self.kind, *parts])
+        return command_text(self.kind, values, _COMMAND_FIELDS)
 
     @classmethod
     def decode(cls, text: str) -> TickCommand:
-        """Read a command; TickCommandError names the bad part."""
-        if not text.startswith(COMMAND_PREFIX):
-            raise TickCommandError("command", f"does not start with {COMMAND_PREFIX!r}")
-        kind, *parts = text[len(COMMAND_PREFIX) :].split(":")
-        expected = _COMMAND_FIELDS.get(kind)
-        if expected is None:
-            known = ", ".join(_COMMAND_FIELDS)
-            raise TickCommandError("command", f"unknown kind {kind!r} (known: {known})")
-        values: dict[str, int] = {}
-        for part in parts:
-            name, equals, value = part.partition("=")
-            if not equals or name not in expected:
-                raise TickCommandError(
-                    "command", f"{kind}: unexpected part {part!r} (takes {', '.join(expected)})"
-                )
-            if not value.isdigit():
-                raise TickCommandError(name, f"expected a whole number, got {value!r}")
-            values[name] = int(value)
-        missing = [name for name in expected if name not in values]
-        if missing:
-            raise TickCommandError(missing[0], f"{kind} needs it")
-        if values["n"] < 1:
-            raise TickCommandError("n", "must be at least 1")
-        if kind == "run" and values["count"] < 1:
-            raise TickCommandError("count", "must be at least 1")
-        return cls(kind=kind, serial=values["n"], **{k: v for k, v in values.items() if k != "n"})
+        """Read a command; CommandError names the bad part."""
+        kind, values = read_command(text, _COMMAND_FIELDS)
+        return cls(
+            kind=kind,
+            serial=natural(values, "n", minimum=1),
+            count=natural(values, "count", minimum=1) if "count" in values else 0,
+            rate=natural(values, "rate", minimum=0) if "rate" in values else 0,
+        )
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -342,8 +319,8 @@ class TickStatus:
 
     @classmethod
     def from_state(cls, state: Message) -> TickStatus:
-        """Read the source's status answer; TickCommandError names what is missing."""
-        return cls(**counters_of(state, _STATUS_COUNTERS, TickCommandError))
+        """Read the source's status answer; CommandError names what is missing."""
+        return cls(**counters_of(state, _STATUS_COUNTERS, CommandError))
 
 
 # -- the actor --------------------------------------------------------------------------------
@@ -400,7 +377,7 @@ class TickSourceActor(PricesActor):
             return answered  # a resend of a command already run
         if command.kind == "run":
             if self._run is not None:
-                raise TickCommandError("run", "a run is still ticking; stop it first")
+                raise CommandError("run", "a run is still ticking; stop it first")
             self._run = _Run(count=command.count, rate=command.rate, started=time.monotonic())
             self._pump()
         elif self._run is not None:
@@ -457,21 +434,15 @@ class TickSourceActor(PricesActor):
 # -- the benchmark's side ---------------------------------------------------------------------
 
 
-class TickControl:
+class TickControl(BenchControl):
     """Commands and status of a running `TickSourceActor`, over its `bench.ticks` endpoint."""
 
     def __init__(self, context: zmq.Context, config: ServiceConfig) -> None:
-        self._client = RequestClient(
-            context, TICKS_ENDPOINT, config.endpoints[TICKS_ENDPOINT], config.transport
-        )
-        self._serial = 0
+        super().__init__(context, config, TICKS_ENDPOINT)
 
     def _command(self, kind: str, **fields: int) -> None:
-        self._serial += 1
-        command = TickCommand(kind=kind, serial=self._serial, **fields)
-        answer = self._client.request(Ping(correlation_id=command.encode(), sent_ns=time.time_ns()))
-        if not isinstance(answer, Pong):
-            raise TickCommandError(kind, f"the tick source answered {answer!r}")
+        command = TickCommand(kind=kind, serial=self._next_serial(), **fields)
+        self._send(kind, command.encode())
 
     def run(self, count: int, *, rate: int) -> None:
         """Start publishing the next `count` ticks at `rate` ticks/s (0: as fast as it can)."""
@@ -483,10 +454,4 @@ class TickControl:
 
     def status(self) -> TickStatus:
         """The source's counters now."""
-        self._serial += 1
-        state = self._client.request(GetPortfolioState(correlation_id=f"bench-{self._serial}"))
-        return TickStatus.from_state(state)
-
-    def close(self) -> None:
-        """Close the socket."""
-        self._client.close()
+        return TickStatus.from_state(self._status_state())
