@@ -86,14 +86,14 @@ def _process_families(snapshot: GroupSnapshot) -> Iterator[Metric]:
     yield up
     yield restarts
     yield messages
-    applied = CounterMetricFamily("portfolio_fills_applied", "fills folded into the positions")
-    applied.add_metric([], fills)
-    yield applied
-    refused = CounterMetricFamily(
-        "portfolio_events_rejected", "events the journal refused, and malformed frames"
+    yield CounterMetricFamily(
+        "portfolio_fills_applied", "fills folded into the positions", value=fills
     )
-    refused.add_metric([], rejected)
-    yield refused
+    yield CounterMetricFamily(
+        "portfolio_events_rejected",
+        "events the journal refused, and malformed frames",
+        value=rejected,
+    )
 
 
 def _number(text: str | None) -> float | None:
@@ -108,12 +108,14 @@ def _state_families(state: dict[str, Any]) -> Iterator[Metric]:
     if value is not None:
         equity.add_metric([state["valuation_currency"]], value)
     yield equity
-    seq = GaugeMetricFamily("portfolio_journal_seq", "the journal seq the state reflects")
-    seq.add_metric([], state["seq"])
-    yield seq
-    age = GaugeMetricFamily("portfolio_state_age_seconds", "time since the state was confirmed")
-    age.add_metric([], max(0.0, (time.time_ns() - state["as_of_ns"]) / 1e9))
-    yield age
+    yield GaugeMetricFamily(
+        "portfolio_journal_seq", "the journal seq the state reflects", value=state["seq"]
+    )
+    yield GaugeMetricFamily(
+        "portfolio_state_age_seconds",
+        "time since the state was confirmed",
+        value=max(0.0, (time.time_ns() - state["as_of_ns"]) / 1e9),
+    )
     drawdown = state.get("drawdown") or {}
     if drawdown:
         pct = GaugeMetricFamily(
@@ -153,26 +155,26 @@ def _state_families(state: dict[str, Any]) -> Iterator[Metric]:
             last = datetime.fromisoformat(recon["last_success"]).timestamp()
             since.add_metric([], max(0.0, time.time() - last))
         yield since
-        failures = GaugeMetricFamily(
-            "portfolio_reconciliation_consecutive_failures", "failed runs since the last success"
+        yield GaugeMetricFamily(
+            "portfolio_reconciliation_consecutive_failures",
+            "failed runs since the last success",
+            value=recon["consecutive_failures"],
         )
-        failures.add_metric([], recon["consecutive_failures"])
-        yield failures
-        discrepancies = GaugeMetricFamily(
-            "portfolio_reconciliation_open_discrepancies", "assets differing beyond the threshold"
+        yield GaugeMetricFamily(
+            "portfolio_reconciliation_open_discrepancies",
+            "assets differing beyond the threshold",
+            value=len(recon["open_discrepancies"]),
         )
-        discrepancies.add_metric([], len(recon["open_discrepancies"]))
-        yield discrepancies
-        recovered = CounterMetricFamily(
-            "portfolio_reconciliation_recovered_fills", "fills the journal lacked"
+        yield CounterMetricFamily(
+            "portfolio_reconciliation_recovered_fills",
+            "fills the journal lacked",
+            value=recon["recovered_fills"],
         )
-        recovered.add_metric([], recon["recovered_fills"])
-        yield recovered
-        adjustments = CounterMetricFamily(
-            "portfolio_reconciliation_adjustments", "corrections journaled"
+        yield CounterMetricFamily(
+            "portfolio_reconciliation_adjustments",
+            "corrections journaled",
+            value=recon["adjustments"],
         )
-        adjustments.add_metric([], recon["adjustments"])
-        yield adjustments
 
 
 class MetricsExporter:
