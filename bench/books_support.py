@@ -67,6 +67,7 @@ __all__ = [
     "bench_fill",
     "command_text",
     "natural",
+    "paced_due",
     "read_command",
 ]
 
@@ -203,6 +204,14 @@ class SenderCommand:
             amount=_positive_decimal(values, "amount") if "amount" in values else Decimal(0),
         )
         return command
+
+
+def paced_due(count: int, rate: int, started: float, *, unpaced: int) -> int:
+    """How many of a run's `count` items are due now when paced at `rate`/s from `started`
+    (time.monotonic()), the first at once; `unpaced` (at most `count`) when `rate` is 0."""
+    if not rate:
+        return min(count, unpaced)
+    return min(count, int((time.monotonic() - started) * rate) + 1)
 
 
 def command_text(kind: str, values: dict[str, Any], fields: dict[str, tuple[str, ...]]) -> str:
@@ -481,10 +490,7 @@ class FillSenderActor(ServiceActor):
         run = self._run
         if run is None:
             return
-        if run.rate:
-            due = min(run.count, int((time.monotonic() - run.started) * run.rate) + 1)
-        else:
-            due = run.count
+        due = paced_due(run.count, run.rate, run.started, unpaced=run.count)
         room = run.window - self.unacknowledged(INGEST_ENDPOINT)
         for _ in range(min(due - run.sent, room)):
             ts_ns = self.clock()

@@ -45,6 +45,7 @@ from bench.books_support import (
     counters_of,
     counters_state,
     natural,
+    paced_due,
     read_command,
 )
 from messages import (
@@ -413,10 +414,7 @@ class TickSourceActor(PricesActor):
         run = self._run
         if run is None:
             return
-        if run.rate:
-            due = min(run.count, int((time.monotonic() - run.started) * run.rate) + 1)
-        else:
-            due = min(run.count, run.sent + TICKS_PER_TURN)
+        due = paced_due(run.count, run.rate, run.started, unpaced=run.sent + TICKS_PER_TURN)
         for _ in range(due - run.sent):
             now_ns = self.clock()
             self.on_prices_injected(PricesUpdated(quotes=(tick_quote(self._ticks, now_ns),)), None)
