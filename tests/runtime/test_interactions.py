@@ -136,6 +136,9 @@ def test_reliable_channel_delivers_each_report_once_and_subscribers_follow(place
     with placement.client("feeder.control") as feeder:
         for n in range(1, 51):
             feeder.request(report(n))
+        # The reliable channel keeps one entry per delivery key in flight, so the same trade
+        # is sent again only once its first send is acknowledged.
+        wait_seq(placement, "feeder.control", 50)
         feeder.request(report(7))  # the same trade again: acknowledged, not sequenced twice
     wait_seq(placement, "follower.query", 50)
     wait_seq(placement, "feeder.control", 51)  # every send acknowledged, the duplicate too
