@@ -10,6 +10,7 @@ dies, the process exits non-zero so that the runner restarts it.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -191,6 +192,10 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
         print(json.dumps({"error": str(exc)}), file=report, flush=True)
         context.destroy(linger=0)
         return EXIT_STARTUP_FAILED
+    # What start-up built (modules, compiled codecs, configuration) lives as long as the
+    # process: moved out of the collector's generations, it is no longer traversed by every
+    # full collection, which the many short-lived objects of decoding keep triggering.
+    gc.freeze()
     print(json.dumps({"ready": True, "pid": os.getpid()}), file=report, flush=True)
     logger.info("process {} ready with actors {}", process, ", ".join(host.actor_names))
     exit_code = 0
