@@ -9,9 +9,11 @@ seq (1, 2, 3, ... with no gap), goes into the open SQLite transaction, and only 
 transaction has committed is it acknowledged and published on `journal.events`.
 
 Group commit: the transaction is committed when the actor's inbox has nothing more waiting or
-the batch reaches `journal.max_batch`; then every answer of the batch is sent and its events
-are published, in seq order, as one `EventsCommitted` (several when they would not fit in one
-frame of `transport.max_frame_bytes`). One fsync and one publication thus cover a whole burst,
+the batch reaches `journal.max_batch`; then each sender gets its answers of the batch in one
+`Acknowledgements` frame (a lone answer goes as a plain `Acknowledgement`), and the events
+are published, in seq order, as one `EventsCommitted` (several frames when they would not
+fit in one of `transport.max_frame_bytes`). A new event is stored as the frame it arrived in
+(the codec checked every field of it on the way in), not encoded again. One fsync and one publication thus cover a whole burst,
 and a lone event is still committed and published at once. If a commit fails, the batch is
 rolled back and every sender gets an `ErrorReply` (code UNAVAILABLE): nothing was
 acknowledged, so the reliable senders resend.
@@ -41,6 +43,7 @@ from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSp
 from kraken.names import KrakenNames, UnknownPairName
 from messages import (
     Acknowledgement,
+    Acknowledgements,
     BalanceAdjusted,
     DeliveryRefused,
     ErrorCode,
@@ -83,6 +86,11 @@ COMMITTED_OVERHEAD_BYTES = 256
 """Upper bound of an `EventsCommitted` frame without its events (tag, version, first_seq, seq
 and the field names; about 60 bytes), with room to spare."""
 
+ACK_MAX_BYTES = 640
+"""Upper bound of one `Acknowledgement` inside an `Acknowledgements` frame (a key of 128
+characters of up to 4 bytes each, its seq, the flag and the field names; about 600 bytes),
+so that a frame of them can be kept within `transport.max_frame_bytes`."""
+
 REPLAY_CACHE_RANGES = 3
 """Replayed ranges the journal keeps ready to send (a range is at most
 `journal.replay_max_events` events): followers that catch up together ask for the same ranges
@@ -105,8 +113,11 @@ def validate_event(
     valuation_currency: str,
     context: decimal.Context,
     max_bytes: int,
+    frame: bytes | None = None,
 ) -> bytes:
-    """Check that `event` can be journaled and folded; return its encoded frame.
+    """Check that `event` can be journaled and folded; return its encoded frame (`frame`,
+    when the event was decoded from it: the codec checked every field on the way in, so the
+    received bytes are stored as they are instead of being encoded again).
 
     An execution report's `pair` must be a known pair in the service's normalized form
     (`XBT/USD`, as `PairInfo.symbol`; not `BTC/USD` nor `XXBTZUSD`, which the folds would
@@ -128,7 +139,8 @@ def validate_event(
         booking_for(event, valuation_currency, context, lambda _: None)
     except ArithmeticError as exc:
         raise BookingError("amounts", f"cannot be computed: {type(exc).__name__}") from None
-    frame = encode(event)
+    if frame is None:
+        frame = encode(event)
     if len(frame) > max_bytes:
         raise BookingError(
             "size",
@@ -222,6 +234,7 @@ class JournalActor(ServiceActor):
             )
         self._replay_budget = frame_limit - BATCH_OVERHEAD_BYTES
         self._publish_budget = frame_limit - COMMITTED_OVERHEAD_BYTES
+        self._acks_per_frame = max(1, self._publish_budget // ACK_MAX_BYTES)
         self._names = KrakenNames.bundled()
         self._decimal = decimal_context(self.config)
         self._valuation_currency = self.config.accounting.valuation_currency
@@ -277,24 +290,14 @@ class JournalActor(ServiceActor):
     def on_event(
         self, event: JournalEvent, inbound: Inbound | None
     ) -> Acknowledgement | DeliveryRefused | ErrorReply | None:
-        """Refuse, answer as a duplicate, or journal `event`; new events are answered later."""
+        """Refuse, answer as a duplicate, or journal `event`; new events are answered later.
+
+        A copy of an event already in the log is a duplicate whatever it says (the original
+        stands), valid or not: the key's unique index finds it when the copy is valid, a
+        lookup when it is refused.
+        """
         store = self._require_store()
         key = getattr(event, type(event).delivery_key)
-        try:
-            known = store.seq_of(key)
-        except sqlite3.Error as exc:
-            self._abandon_batch(exc)
-            return _unavailable(exc)
-        if known is not None:
-            # Already in the log: whatever this copy says, the original stands.
-            self.duplicates += 1
-            self.log.debug("{} is already journaled at seq {}", key, known)
-            duplicate = Acknowledgement(key=key, seq=known, duplicate=True)
-            if known <= store.committed_seq:
-                return duplicate
-            self._batch.append(_Answer(inbound, duplicate, None))  # answered after its original
-            self._commit_if_full()
-            return None
         try:
             frame = validate_event(
                 event,
@@ -302,17 +305,29 @@ class JournalActor(ServiceActor):
                 valuation_currency=self._valuation_currency,
                 context=self._decimal,
                 max_bytes=self._max_event_bytes,
+                frame=inbound.frame if inbound is not None else None,
             )
         except (BookingError, CodecError) as exc:
+            try:
+                known = store.seq_of(key)
+            except sqlite3.Error as db_exc:
+                self._abandon_batch(db_exc)
+                return _unavailable(db_exc)
+            if known is not None:
+                return self._duplicate(key, known, inbound)
             self.refusals += 1
             self.log.warning("refused {} {}: {}", type(event).__name__, key, exc)
             return DeliveryRefused(key=key, reason=str(exc))
         ts_journal = max(self.clock(), store.last_ts_journal)
         try:
             seq = store.append(key, ts_journal, frame)
+            known = store.seq_of(key) if seq is None else None
         except sqlite3.Error as exc:
             self._abandon_batch(exc)
             return _unavailable(exc)
+        if seq is None:
+            assert known is not None  # append found the key journaled
+            return self._duplicate(key, known, inbound)
         self._batch.append(
             _Answer(
                 inbound,
@@ -321,6 +336,19 @@ class JournalActor(ServiceActor):
                 len(frame) + EVENT_OVERHEAD_BYTES,
             )
         )
+        self._commit_if_full()
+        return None
+
+    def _duplicate(self, key: str, known: int, inbound: Inbound | None) -> Acknowledgement | None:
+        """Answer a copy of the event journaled at `known`: at once when that is committed,
+        after its original's commit otherwise."""
+        self.duplicates += 1
+        self.log.debug("{} is already journaled at seq {}", key, known)
+        duplicate = Acknowledgement(key=key, seq=known, duplicate=True)
+        store = self._require_store()
+        if known <= store.committed_seq:
+            return duplicate
+        self._batch.append(_Answer(inbound, duplicate, None))
         self._commit_if_full()
         return None
 
@@ -342,9 +370,8 @@ class JournalActor(ServiceActor):
         self.commits += 1
         published = 0
         try:
-            for answer in batch:
-                if answer.inbound is not None and answer.inbound.route is not None:
-                    self.reply(answer.inbound, answer.reply)
+            for inbound, acks in _acknowledgements_by_sender(batch, self._acks_per_frame):
+                self.reply(inbound, acks[0] if len(acks) == 1 else Acknowledgements(acks=acks))
             for first_seq, events in _committed_runs(batch, self._publish_budget):
                 self.publish_frame(
                     EVENTS_ENDPOINT,
@@ -466,6 +493,25 @@ def _committed_runs(
         used += answer.size
     if run:
         yield first_seq, tuple(run)
+
+
+def _acknowledgements_by_sender(
+    batch: Iterable[_Answer], per_frame: int
+) -> Iterable[tuple[Inbound, tuple[Acknowledgement, ...]]]:
+    """The answers of a committed batch grouped by sender (socket and route), each sender's
+    in the order its events were taken, cut into groups of at most `per_frame`."""
+    by_sender: dict[tuple[str, tuple[bytes, ...]], tuple[Inbound, list[Acknowledgement]]] = {}
+    for answer in batch:
+        inbound = answer.inbound
+        if inbound is None or inbound.route is None:
+            continue
+        sender = (inbound.socket, inbound.route)
+        if sender not in by_sender:
+            by_sender[sender] = (inbound, [])
+        by_sender[sender][1].append(answer.reply)
+    for inbound, acks in by_sender.values():
+        for start in range(0, len(acks), per_frame):
+            yield inbound, tuple(acks[start : start + per_frame])
 
 
 def _check_stored(row: StoredEvent) -> None:

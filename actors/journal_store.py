@@ -6,8 +6,9 @@ The table is the event log itself:
 
 `seq` is 1, 2, 3, ... with no gap: the store hands out `head_seq + 1` for each appended event
 and takes it back on a rollback. `key` is the event's delivery key (an execution report's
-`exec_id`, a transfer's `transfer_id`); its UNIQUE index answers "already journaled?", so
-deduplication costs one index lookup and no memory that grows with the log. `frame` is the
+`exec_id`, a transfer's `transfer_id`); its UNIQUE index answers "already journaled?" as the
+event is inserted, so deduplication costs no extra lookup and no memory that grows with the
+log. `frame` is the
 event as the codec encodes it; the store never looks inside.
 
 Appends go into one open transaction until `commit()` (group commit: one fsync for many
@@ -133,19 +134,24 @@ class JournalStore:
         return self._head_seq - self._committed_seq
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, key: str, ts_journal: int, frame: bytes) -> int:
-        """Add an event under the next seq in the open transaction (opened if needed).
-
-        The caller has checked with `seq_of` that `key` is new; a key already present raises
-        `sqlite3.IntegrityError` and appends nothing.
+    def append(self, key: str, ts_journal: int, frame: bytes) -> int | None:
+        """Add an event under the next seq in the open transaction (opened if needed) and
+        return that seq; None, appending nothing, when `key` is already in the log
+        (committed or pending): the key's unique index answers that in the same statement.
         """
         if not self._db.in_transaction:
             self._db.execute("BEGIN")
         seq = self._head_seq + 1
-        self._db.execute(
-            "INSERT INTO events (seq, key, ts_journal, frame) VALUES (?, ?, ?, ?)",
-            (seq, key, ts_journal, frame),
-        )
+        try:
+            self._db.execute(
+                "INSERT INTO events (seq, key, ts_journal, frame) VALUES (?, ?, ?, ?)",
+                (seq, key, ts_journal, frame),
+            )
+        except sqlite3.IntegrityError:
+            # Only this statement failed; the open transaction keeps what it holds.
+            if self.seq_of(key) is not None:
+                return None
+            raise
         self._head_seq = seq
         self._last_ts_journal = ts_journal
         return seq

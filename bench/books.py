@@ -631,6 +631,8 @@ def build_journal(path: Path, events: int, context: decimal.Context) -> BuiltLog
 
     def append(key: str, ts_ns: int, event: ExecutionReport | Transfer) -> None:
         seq = store.append(key, ts_ns, encode(event))
+        if seq is None:
+            raise BenchError(f"{key} is journaled twice")
         cash.apply(seq, event)
         positions.apply(seq, event)
 

@@ -37,6 +37,7 @@ from messages.codec import (
 )
 from messages.control import (
     Acknowledgement,
+    Acknowledgements,
     DeliveryRefused,
     ErrorCode,
     ErrorReply,
@@ -85,6 +86,7 @@ from messages.risk import CheckOrder, GetRiskVerdict, RiskDecision, RiskVerdict
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "Acknowledgement",
+    "Acknowledgements",
     "BalanceAdjusted",
     "CashChanged",
     "CashState",

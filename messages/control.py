@@ -93,6 +93,18 @@ class Acknowledgement(Message):
 
 
 @message
+class Acknowledgements(Message):
+    """Several receipts to one sender in one frame, in the order its messages were taken.
+
+    The journal answers everything one sender had in a group commit this way: one frame and
+    one send instead of one per event. A reliable sender treats each entry exactly as an
+    `Acknowledgement` of its own.
+    """
+
+    acks: tuple[Acknowledgement, ...]
+
+
+@message
 class DeliveryRefused(Message):
     """The reliable channel's final answer for a message the receiver will never accept.
 

@@ -14,7 +14,8 @@ see typed messages only, never a socket. Three patterns are built in:
 - publish / subscribe: `publish()` on a `Publish` socket, handlers for what a `Subscribe`
   socket receives;
 - reliable send: `send_reliable()` keeps each message until an `Acknowledgement` with its
-  delivery key comes back, resending on a timer (the receiver deduplicates).
+  delivery key comes back (alone, or among the `Acknowledgements` of one frame), resending
+  on a timer (the receiver deduplicates).
 
 A handler that raises is logged with its traceback and counted; a request gets an
 `ErrorReply`; the actor keeps serving. A malformed frame is refused the same way.
@@ -38,7 +39,15 @@ from loguru import logger
 from actors.config import ServiceConfig
 from actors.runtime.inbox import Frames, SocketInbox
 from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket, connect_socket
-from messages import Acknowledgement, DeliveryRefused, ErrorCode, ErrorReply, Ping, Pong
+from messages import (
+    Acknowledgement,
+    Acknowledgements,
+    DeliveryRefused,
+    ErrorCode,
+    ErrorReply,
+    Ping,
+    Pong,
+)
 from messages.base import Message
 from messages.codec import CodecError, decode, encode
 
@@ -78,10 +87,12 @@ _KINDS = {Serve: zmq.ROUTER, Publish: zmq.PUB, Subscribe: zmq.SUB, Connect: zmq.
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """Where a message came from: the endpoint name and, for requests, the reply route."""
+    """Where a message came from: the endpoint name and, for requests, the reply route;
+    `frame` is the frame the message was decoded from (None when it came otherwise)."""
 
     socket: str
     route: tuple[bytes, ...] | None
+    frame: bytes | None = None
 
 
 class RequestFailed(RuntimeError):
@@ -302,7 +313,7 @@ class ServiceActor(pykka.ThreadingActor):
         if kind == zmq.DEALER:
             self._on_answer(received.socket, message)
             return
-        self._dispatch(message, Inbound(received.socket, route))
+        self._dispatch(message, Inbound(received.socket, route, frames[-1]))
 
     def _dispatch(self, message: Any, inbound: Inbound | None) -> Any:
         entry = self._handler_table.get(type(message))
@@ -431,6 +442,10 @@ class ServiceActor(pykka.ThreadingActor):
     def _on_answer(self, socket: str, message: Message) -> None:
         if isinstance(message, Acknowledgement | DeliveryRefused):
             self._on_acknowledgement(socket, message)
+            return
+        if isinstance(message, Acknowledgements):
+            for ack in message.acks:
+                self._on_acknowledgement(socket, ack)
             return
         correlation_id = getattr(message, "correlation_id", None)
         pending = self._pending_requests.pop(correlation_id, None) if correlation_id else None

@@ -31,6 +31,7 @@ from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from messages import (
     Acknowledgement,
+    Acknowledgements,
     DeliveryRefused,
     EventBatch,
     ExecutionReport,
@@ -231,8 +232,9 @@ def send_burst_then_kill(group: Group, burst: list, pid: int) -> dict[str, int]:
         os.kill(pid, signal.SIGKILL)
         while sock.poll(0, zmq.POLLIN):  # answers that were on their way before the kill
             answer = decode(sock.recv_multipart()[-1])
-            if isinstance(answer, Acknowledgement) and answer.seq is not None:
-                acknowledged[answer.key] = answer.seq
+            for ack in answer.acks if isinstance(answer, Acknowledgements) else (answer,):
+                if isinstance(ack, Acknowledgement) and ack.seq is not None:
+                    acknowledged[ack.key] = ack.seq
     finally:
         sock.close(linger=0)
     return acknowledged

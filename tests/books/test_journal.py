@@ -27,6 +27,7 @@ from actors.runtime.client import RequestClient
 from actors.runtime.host import ActorHost
 from messages import (
     Acknowledgement,
+    Acknowledgements,
     DeliveryRefused,
     ErrorCode,
     ErrorReply,
@@ -266,14 +267,22 @@ def hold_journal(journal: JournalRig) -> Hold:
     return hold
 
 
-def receive_answers(sock: zmq.Socket, count: int, timeout: float = 5.0) -> list[Message]:
-    answers = []
+def receive_frames(sock: zmq.Socket, count: int, timeout: float = 5.0) -> list[list[Message]]:
+    """The next frames' answers, until `count` answers came: one list per frame (the
+    acknowledgements of an `Acknowledgements` frame, or the one answer of a frame)."""
+    frames: list[list[Message]] = []
     deadline = time.monotonic() + timeout
-    while len(answers) < count:
+    while sum(map(len, frames)) < count:
         left_ms = int((deadline - time.monotonic()) * 1000)
-        assert left_ms > 0 and sock.poll(left_ms, zmq.POLLIN), f"only {len(answers)} answers"
-        answers.append(decode(sock.recv_multipart()[-1]))
-    return answers
+        got = sum(map(len, frames))
+        assert left_ms > 0 and sock.poll(left_ms, zmq.POLLIN), f"only {got} answers"
+        answer = decode(sock.recv_multipart()[-1])
+        frames.append(list(answer.acks) if isinstance(answer, Acknowledgements) else [answer])
+    return frames
+
+
+def receive_answers(sock: zmq.Socket, count: int, timeout: float = 5.0) -> list[Message]:
+    return [answer for frame in receive_frames(sock, count, timeout) for answer in frame]
 
 
 @pytest.fixture
@@ -338,13 +347,15 @@ def test_a_duplicate_inside_one_open_batch_is_answered_with_the_original_seq(rig
         dealer.send_multipart([b"", encode(event)])
     hold.release.set()
 
-    answers = receive_answers(dealer, 4)
+    frames = receive_frames(dealer, 4)
 
-    assert answers == [
-        Acknowledgement(key=report(1).exec_id, seq=1, duplicate=False),
-        Acknowledgement(key=report(2).exec_id, seq=2, duplicate=False),
-        Acknowledgement(key=report(1).exec_id, seq=1, duplicate=True),
-        Acknowledgement(key=transfer(1).transfer_id, seq=3, duplicate=False),
+    assert frames == [  # one sender, one commit: one frame of answers, in order
+        [
+            Acknowledgement(key=report(1).exec_id, seq=1, duplicate=False),
+            Acknowledgement(key=report(2).exec_id, seq=2, duplicate=False),
+            Acknowledgement(key=report(1).exec_id, seq=1, duplicate=True),
+            Acknowledgement(key=transfer(1).transfer_id, seq=3, duplicate=False),
+        ]
     ]
     assert journal.counter("commits") == commits_before + 1  # one batch, one commit
     assert [event.seq for event in journal.replay(1).events] == [1, 2, 3]
@@ -467,6 +478,50 @@ def test_a_group_commit_is_published_as_one_message_after_its_answers(rig_factor
     (_, commit) = published[0]
     assert (commit.first_seq, commit.seq) == (last_probe + 1, last_probe + 20)
     assert [event.event for event in events_of(published)] == sent
+
+
+def test_each_sender_gets_its_answers_of_a_commit_in_one_frame_of_its_own(rig_factory):
+    journal = rig_factory(actor_class="tests.books.test_journal:GatedJournal")
+    first, second = journal.dealer(), journal.dealer()
+    commits_before = journal.counter("commits")
+    hold = hold_journal(journal)
+    for n in range(1, 7):  # interleaved: 1, 3, 5 from the first sender, 2, 4, 6 from the other
+        (first if n % 2 else second).send_multipart([b"", encode(report(n))])
+    hold.release.set()
+
+    from_first, from_second = receive_frames(first, 3), receive_frames(second, 3)
+
+    assert [(a.key, a.seq) for frame in from_first for a in frame] == [
+        (report(n).exec_id, n) for n in (1, 3, 5)
+    ]
+    assert [(a.key, a.seq) for frame in from_second for a in frame] == [
+        (report(n).exec_id, n) for n in (2, 4, 6)
+    ]
+    commits = journal.counter("commits") - commits_before
+    assert len(from_first) <= commits and len(from_second) <= commits  # a frame per commit
+    if commits == 1:  # the usual case: all six were waiting when the journal went on
+        assert (len(from_first), len(from_second)) == (1, 1)
+
+
+def test_a_commit_with_more_answers_than_fit_in_a_frame_answers_in_several(rig_factory):
+    frame_limit = 8192  # room for 12 acknowledgements of the largest size per frame
+    journal = rig_factory(
+        actor_class="tests.books.test_journal:GatedJournal",
+        transport={"max_frame_bytes": frame_limit},
+    )
+    dealer = journal.dealer()
+    commits_before = journal.counter("commits")
+    hold = hold_journal(journal)
+    for n in range(1, 31):
+        dealer.send_multipart([b"", encode(report(n))])
+    hold.release.set()
+
+    frames = receive_frames(dealer, 30)
+
+    assert [answer.seq for frame in frames for answer in frame] == list(range(1, 31))
+    assert all(len(frame) <= 12 for frame in frames)
+    if journal.counter("commits") - commits_before == 1:
+        assert [len(frame) for frame in frames] == [12, 12, 6]
 
 
 def test_a_commit_too_large_for_one_frame_is_published_in_consecutive_parts(rig_factory):
@@ -655,10 +710,12 @@ def test_store_appends_commits_and_looks_up_keys(tmp_path):
         assert store.seq_of("B") == 2 and store.committed_seq == 0 and store.pending == 2
         assert store.commit() == 2
         assert store.seq_of("C") is None
-        with pytest.raises(sqlite3.IntegrityError):
-            store.append("A", T0 + 3, b"again")
+        assert store.append("A", T0 + 3, b"again") is None  # committed key: nothing added
+        assert store.append("D", T0 + 4, b"frame-d") == 3
+        assert store.append("D", T0 + 5, b"again") is None  # pending key: the same
+        assert (store.head_seq, store.pending, store.seq_of("D")) == (3, 1, 3)
         store.rollback()
-        assert store.head_seq == 2
+        assert store.head_seq == 2 and store.seq_of("D") is None
 
     with JournalStore(path) as reopened:
         assert reopened.committed_seq == 2 and reopened.last_ts_journal == T0 + 2

@@ -151,6 +151,16 @@ def test_reliable_channel_delivers_each_report_once_and_subscribers_follow(place
     assert batch.head_seq == 50 and batch.complete
 
 
+def test_reliable_sends_answered_together_in_one_frame_are_each_acknowledged(placement):
+    with placement.client("feeder.control") as feeder:
+        for n in range(1, 4):  # the ingest holds these and answers them in one frame
+            feeder.request(report(n, pair="ETH/USD"))
+    wait_seq(placement, "feeder.control", 3)  # every one acknowledged...
+    with placement.client("test.ingest") as ingest:
+        pong = ingest.request(Ping(correlation_id="p-acks", sent_ns=1))
+    assert pong.counters["duplicates"] == 0  # ...by that one frame, none sent again
+
+
 def test_a_failing_handler_is_answered_counted_and_the_actor_keeps_serving(placement):
     with placement.client("test.ingest") as client:
         with pytest.raises(RemoteError) as failure:

@@ -24,6 +24,7 @@ from actors.runtime.actor import (
 )
 from messages import (
     Acknowledgement,
+    Acknowledgements,
     EventBatch,
     ExecutionReport,
     GetPortfolioState,
@@ -51,22 +52,42 @@ class IngestActor(ServiceActor):
     def sockets(self) -> Iterable[SocketSpec]:
         return (Serve("test.ingest"), Publish("test.events"))
 
+    held_pair = "ETH/USD"
+    """Reports on this pair are answered together, in one `Acknowledgements` frame, once
+    `held_count` of them from one sender are held (as the journal answers a group commit)."""
+    held_count = 3
+
     def started(self) -> None:
         self.events: list[SequencedEvent] = []
         self.seq_of: dict[str, int] = {}
+        self.duplicates = 0
+        self.held: list[Acknowledgement] = []
+
+    def counters(self) -> dict[str, int]:
+        return {"duplicates": self.duplicates}
 
     @handles(ExecutionReport, on="test.ingest")
-    def on_report(self, report: ExecutionReport, inbound: Inbound | None) -> Acknowledgement:
+    def on_report(
+        self, report: ExecutionReport, inbound: Inbound | None
+    ) -> Acknowledgement | None:
         if report.pair == "BOOM/USD":
             raise ValueError("this pair makes the handler fail")
         known = self.seq_of.get(report.exec_id)
         if known is not None:
+            self.duplicates += 1
             return Acknowledgement(key=report.exec_id, seq=known, duplicate=True)
         event = SequencedEvent(seq=len(self.events) + 1, ts_journal=time.time_ns(), event=report)
         self.events.append(event)
         self.seq_of[report.exec_id] = event.seq
         self.publish("test.events", event)
-        return Acknowledgement(key=report.exec_id, seq=event.seq, duplicate=False)
+        ack = Acknowledgement(key=report.exec_id, seq=event.seq, duplicate=False)
+        if report.pair != self.held_pair or inbound is None:
+            return ack
+        self.held.append(ack)
+        if len(self.held) >= self.held_count:
+            self.reply(inbound, Acknowledgements(acks=tuple(self.held)))
+            self.held = []
+        return None
 
     @handles(ReplayEvents, on="test.ingest")  # test.replay is its address too
     def on_replay(self, request: ReplayEvents, inbound: Inbound | None) -> EventBatch:
