@@ -13,10 +13,10 @@ the batch reaches `journal.max_batch`; then each sender gets its answers of the 
 `Acknowledgements` frame (a lone answer goes as a plain `Acknowledgement`), and the events
 are published, in seq order, as one `EventsCommitted` (several frames when they would not
 fit in one of `transport.max_frame_bytes`). A new event is stored as the frame it arrived in
-(the codec checked every field of it on the way in), not encoded again. One fsync and one publication thus cover a whole burst,
-and a lone event is still committed and published at once. If a commit fails, the batch is
-rolled back and every sender gets an `ErrorReply` (code UNAVAILABLE): nothing was
-acknowledged, so the reliable senders resend.
+(the codec checked every field of it on the way in), not encoded again. One fsync and one
+publication thus cover a whole burst, and a lone event is still committed and published at
+once. If a commit fails, the batch is rolled back and every sender gets an `ErrorReply`
+(code UNAVAILABLE): nothing was acknowledged, so the reliable senders resend.
 
 `journal.replay` answers `ReplayEvents` from the committed log, rebuilt from the stored
 frames, bounded by `journal.replay_max_events` and by the transport's frame size limit.
