@@ -4,7 +4,9 @@ A follower subscribes to `journal.events` and applies events strictly in `seq` o
 journal publishes one `EventsCommitted` per group commit; the follower folds its events in
 order and tells its readers once per commit, with one change covering the whole range. It
 catches up by asking `journal.replay` (at start, after a gap, and once a second when idle, so
-a lost last commit is never missed for long); it never guesses. Its state is saved, with the
+a lost last commit is never missed for long); it never guesses. While catching up it asks for
+the next range as soon as a range arrives, before folding it, so the journal reads one range
+while the follower folds the other. Its state is saved, with the
 seq it reflects, to its own SQLite file every `snapshot_every_events` events (and at stop);
 a restart loads the snapshot and replays what follows.
 """
@@ -72,7 +74,7 @@ class SnapshotStore:
 class JournalFollower(ServiceActor):
     """Base of the cash and positions actors: in-order application of the journal."""
 
-    snapshot_every_events = 1000
+    snapshot_every_events = 10_000
     catch_up_interval_seconds = 1.0
     replay_batch = 1000
     ledger_class: type[CashLedger] | type[PositionLedger] | type[BooksLedger]
@@ -204,14 +206,16 @@ class JournalFollower(ServiceActor):
                 self.publish_changes(first_seq, self.seq, changed)
 
     def _catch_up(self) -> None:
-        if self._replaying:
-            return
+        if not self._replaying:
+            self._ask_replay(self.seq + 1)
+
+    def _ask_replay(self, from_seq: int) -> None:
         self._replaying = True
         self.request(
             "journal.replay",
             ReplayEvents(
                 correlation_id=self.next_correlation_id(),
-                from_seq=self.seq + 1,
+                from_seq=from_seq,
                 to_seq=None,
                 max_events=self.replay_batch,
             ),
@@ -224,8 +228,13 @@ class JournalFollower(ServiceActor):
         if not isinstance(batch, EventBatch):
             self.log.warning("journal answered a replay with {}", type(batch).__name__)
             return
-        self._apply_in_order(batch.events)
-        if not batch.complete or self.seq < batch.head_seq:
+        events = batch.events
+        if events and events[0].seq <= self.seq + 1 <= events[-1].seq < batch.head_seq:
+            # More follows and this range connects: ask for the next one before folding
+            # this one, so the journal reads it while this actor folds.
+            self._ask_replay(events[-1].seq + 1)
+        self._apply_in_order(events)
+        if not self._replaying and (not batch.complete or self.seq < batch.head_seq):
             self._catch_up()
 
     def _replay_failed(self, failure: RequestFailed) -> None:
