@@ -65,6 +65,7 @@ from bench.books_support import (  # noqa: E402
     SenderStatus,
     bench_deposit,
     bench_fill,
+    shipped_placement,
 )
 from bench.transport import raw_pyzmq as raw_pyzmq_round_trips  # noqa: E402
 from messages import (  # noqa: E402
@@ -97,12 +98,14 @@ THROUGHPUT_POLL_SECONDS = 0.005
 enough not to slow what it measures."""
 
 BOOKS_ACTORS = ("journal", "cash", "positions", "portfolio")
-"""The actors of the shipped `books` process (config.yaml); prices and drawdown live in
-another process there, so they are not part of what this benchmark loads."""
+"""The actors this benchmark loads, placed in processes as config.yaml places them (the
+journal alone, the folds and the read model together); prices and drawdown live in another
+process there, so they are not part of what it loads."""
+
+BOOKS_PLACEMENT = shipped_placement(ROOT / "config.yaml", BOOKS_ACTORS)
 
 SENDER_PROCESS = "sender"
 SENDER_ACTOR = "bench_sender"
-BOOKS_PROCESS = "books"
 
 SHIPPED_TRANSPORT = {"request_timeout_ms": 1000, "request_retries": 3, "reliable_resend_ms": 1000}
 """config.yaml's transport defaults (the test helper's config shortens them)."""
@@ -288,7 +291,7 @@ def books_group_config(directory: Path, synchronous: str) -> Path:
     endpoints[SENDER_ENDPOINT] = f"ipc://{run}/{SENDER_ENDPOINT}.sock"
     return write_config(
         directory,
-        processes={BOOKS_PROCESS: list(BOOKS_ACTORS), SENDER_PROCESS: [SENDER_ACTOR]},
+        processes={**BOOKS_PLACEMENT, SENDER_PROCESS: [SENDER_ACTOR]},
         endpoints=endpoints,
         extra={
             "actor_classes": {SENDER_ACTOR: "bench.books_support:FillSenderActor"},

@@ -28,11 +28,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import zmq
 
-from actors.config import ServiceConfig, decimal_context
+from actors.config import ServiceConfig, decimal_context, load_config
 from actors.journal import INGEST_ENDPOINT
 from actors.runtime.actor import Connect, Inbound, Serve, ServiceActor, SocketSpec, handles
 from actors.runtime.client import RequestClient
@@ -69,6 +70,7 @@ __all__ = [
     "natural",
     "paced_due",
     "read_command",
+    "shipped_placement",
 ]
 
 SENDER_ENDPOINT = "bench.sender"
@@ -204,6 +206,19 @@ class SenderCommand:
             amount=_positive_decimal(values, "amount") if "amount" in values else Decimal(0),
         )
         return command
+
+
+def shipped_placement(config_path: Path, actors: Iterable[str]) -> dict[str, list[str]]:
+    """The processes of the configuration at `config_path` (config.yaml) that host any of
+    `actors`, each with those of `actors` it hosts, in the configuration's order: a benchmark
+    runs them placed as shipped."""
+    wanted = set(actors)
+    placement = {}
+    for process, settings in load_config(config_path).processes.items():
+        hosted = [actor for actor in settings.actors if actor in wanted]
+        if hosted:
+            placement[process] = hosted
+    return placement
 
 
 def paced_due(count: int, rate: int, started: float, *, unpaced: int) -> int:

@@ -60,6 +60,7 @@ from bench.books import (  # noqa: E402
     state_round_trips,
     wait_until,
 )
+from bench.books_support import shipped_placement  # noqa: E402
 from bench.prices_support import (  # noqa: E402
     TICK_PAIRS,
     TICKS_ENDPOINT,
@@ -86,11 +87,11 @@ light enough not to slow what it measures much."""
 
 BOOKS_PROCESS = "books"
 MARKET_PROCESS = "market"
-PROCESSES = {
-    BOOKS_PROCESS: ["journal", "cash", "positions", "portfolio"],
-    MARKET_PROCESS: ["prices", "drawdown"],
-}
-"""config.yaml's placement of these actors."""
+PROCESSES = shipped_placement(
+    ROOT / "config.yaml", ("journal", "cash", "positions", "portfolio", "prices", "drawdown")
+)
+"""config.yaml's placement of these actors: journal; books (cash, positions, portfolio);
+market (prices, drawdown)."""
 
 SHIPPED_MARK_INTERVAL = load_config(ROOT / "config.yaml").drawdown.mark_interval_seconds
 
@@ -532,8 +533,9 @@ def report(results: Results) -> str:
     groups = results.groups
     lines = [
         f"prices benchmark, {results.mode}: {len(TICK_PAIRS)} pairs, 20 positions; "
-        "processes books [journal, cash, positions, portfolio] and market [prices (ticks), "
-        "drawdown] as in config.yaml",
+        "processes "
+        + ", ".join(f"{name} [{', '.join(actors)}]" for name, actors in PROCESSES.items())
+        + " as in config.yaml (prices: the tick source)",
         "",
         "| measure | " + " | ".join(interval_label(g.mark_interval) for g in groups) + " |",
         "|---|" + "---:|" * len(groups),

@@ -65,8 +65,8 @@ from messages.journal import EventsCommitted
 from tests.support.group import ROOT, RunningGroup, group_pids, wait_for
 
 SERVED = {  # endpoint -> (process, actor) in the shipped layout
-    "journal.ingest": ("books", "journal"),
-    "journal.replay": ("books", "journal"),
+    "journal.ingest": ("journal", "journal"),
+    "journal.replay": ("journal", "journal"),
     "cash.query": ("books", "cash"),
     "positions.query": ("books", "positions"),
     "portfolio.query": ("books", "portfolio"),
@@ -358,12 +358,12 @@ def test_bad_input_is_refused_and_counted_and_the_group_keeps_serving(group, end
 
 
 def test_an_oversized_frame_is_refused_and_counted(group):
-    before = group.pong("books", "journal")
+    before = group.pong("journal", "journal")
     frame = b"\x00" * (group.config.transport.max_frame_bytes + 1)
     reply = group.send_raw("journal.ingest", frame)
     assert isinstance(reply, ErrorReply) and reply.code is ErrorCode.MALFORMED
     assert "exceeds the limit" in reply.detail
-    assert group.pong("books", "journal").malformed == before.malformed + 1
+    assert group.pong("journal", "journal").malformed == before.malformed + 1
 
 
 def test_an_oversized_frame_leaves_the_group_serving(group):
@@ -412,10 +412,10 @@ BACK_DOORS: dict[str, Callable[[int], Message]] = {
 
 @pytest.fixture
 def books(tmp_path) -> Iterator[Group]:
-    """The books process of the shipped layout alone, on its own (no exchange is used)."""
+    """The journal and books processes of the shipped layout alone (no exchange is used)."""
     path = shipped_config(
         tmp_path,
-        processes={"books": ["journal", "cash", "positions", "portfolio"]},
+        processes={"journal": ["journal"], "books": ["cash", "positions", "portfolio"]},
         exchange={"mode": "live"},
     )
     yield from started_group(path)

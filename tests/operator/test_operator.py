@@ -142,7 +142,7 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
         assert "equity 100,000.00 USD" in text
         for title in ("cash", "positions", "drawdown", "prices", "processes", "risk: orders"):
             assert title in text
-        for process in ("books", "market", "risk", "feed", "reconcile"):
+        for process in ("journal", "books", "market", "risk", "feed", "reconcile"):
             assert re.search(rf"{process}\s+│\s+\d+\s+│\s+ready", text), process
 
         # --json: the state's JSON form (the keys `replay --json` prints), processes beside
@@ -206,6 +206,7 @@ SERIES = (
     "portfolio_reconciliation_last_success_age_seconds",
     'portfolio_process_restarts_total{process="books"} 0.0',
     'portfolio_process_up{process="books"} 1.0',
+    'portfolio_process_up{process="journal"} 1.0',
     "portfolio_risk_trading_allowed",
     'portfolio_price_age_seconds{pair="XBT/USD"}',
 )
