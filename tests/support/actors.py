@@ -67,9 +67,7 @@ class IngestActor(ServiceActor):
         return {"duplicates": self.duplicates}
 
     @handles(ExecutionReport, on="test.ingest")
-    def on_report(
-        self, report: ExecutionReport, inbound: Inbound | None
-    ) -> Acknowledgement | None:
+    def on_report(self, report: ExecutionReport, inbound: Inbound | None) -> Acknowledgement | None:
         if report.pair == "BOOM/USD":
             raise ValueError("this pair makes the handler fail")
         known = self.seq_of.get(report.exec_id)
