@@ -68,7 +68,7 @@ SERVED = {  # endpoint -> (process, actor) in the shipped layout
     "journal.ingest": ("journal", "journal"),
     "journal.replay": ("journal", "journal"),
     "cash.query": ("books", "cash"),
-    "positions.query": ("books", "positions"),
+    "positions.query": ("positions", "positions"),
     "portfolio.query": ("books", "portfolio"),
     "risk.query": ("risk", "risk"),
     "execution.query": ("feed", "execution"),
@@ -412,10 +412,15 @@ BACK_DOORS: dict[str, Callable[[int], Message]] = {
 
 @pytest.fixture
 def books(tmp_path) -> Iterator[Group]:
-    """The journal and books processes of the shipped layout alone (no exchange is used)."""
+    """The journal, positions and books processes of the shipped layout alone (no exchange
+    is used)."""
     path = shipped_config(
         tmp_path,
-        processes={"journal": ["journal"], "books": ["cash", "positions", "portfolio"]},
+        processes={
+            "journal": ["journal"],
+            "positions": ["positions"],
+            "books": ["cash", "portfolio"],
+        },
         exchange={"mode": "live"},
     )
     yield from started_group(path)

@@ -142,7 +142,7 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
         assert "equity 100,000.00 USD" in text
         for title in ("cash", "positions", "drawdown", "prices", "processes", "risk: orders"):
             assert title in text
-        for process in ("journal", "books", "market", "risk", "feed", "reconcile"):
+        for process in ("journal", "positions", "books", "market", "risk", "feed", "reconcile"):
             assert re.search(rf"{process}\s+│\s+\d+\s+│\s+ready", text), process
 
         # --json: the state's JSON form (the keys `replay --json` prints), processes beside
