@@ -189,6 +189,7 @@ class PortfolioActor(ServiceActor):
         self._snapshot_seq = -1
         self._snapshot_version = 0
         self._packed: dict[str, tuple[Any, Packed]] = {}
+        self._snapshot_fields: tuple[Any, dict[str, Any]] = (None, {})
         self._last_change_at = time.monotonic()
         self._confirmed_at_ns = self.clock()
         for part in self.parts:
@@ -408,18 +409,19 @@ class PortfolioActor(ServiceActor):
     def on_get_portfolio_state(
         self, request: GetPortfolioState, inbound: Inbound | None
     ) -> bytes | ErrorReply:
-        """The latest snapshot whose every part is at one seq, valued now (`state_now`).
+        """The latest snapshot whose every part is at one seq, valued now (`answer_fields`).
 
         The answer is encoded here: each field is packed once and kept while it stays the
         same object (the parts are immutable once built), so a query between two changes
-        packs only its correlation id and time.
+        packs only its correlation id and time. No `PortfolioState` is built for it: its
+        fields go to the codec as they are, validated as `encode` would.
         """
-        state = self.state_now(request)
-        if isinstance(state, ErrorReply):
-            return state
+        values = self.answer_fields(request)
+        if isinstance(values, ErrorReply):
+            return values
         fields: dict[str, Any] = {}
         for name in _PORTFOLIO_FIELDS:
-            value = getattr(state, name)
+            value = values[name]
             kept = self._packed.get(name)
             if kept is None or kept[0] is not value:
                 kept = (value, pack_field(PortfolioState, name, value))
@@ -427,8 +429,9 @@ class PortfolioActor(ServiceActor):
             fields[name] = kept[1]
         return encode_nesting(PortfolioState, fields)
 
-    def state_now(self, request: GetPortfolioState) -> PortfolioState | ErrorReply:
-        """The latest snapshot whose every part is at one seq, valued now.
+    def answer_fields(self, request: GetPortfolioState) -> dict[str, Any] | ErrorReply:
+        """Every field of the answer to `request`, by name: the latest snapshot whose every
+        part is at one seq, with the request's correlation id, valued now.
 
         Until every part has been read in full once (just after a start), the answer is an
         `ErrorReply(unavailable)`: an empty portfolio would be a silently wrong one.
@@ -450,27 +453,23 @@ class PortfolioActor(ServiceActor):
         now = self.now()
         if self.event_clock:
             as_of = now
+        if self._snapshot_fields[0] is not books:
+            self._snapshot_fields = (books, {n: getattr(books, n) for n in _PORTFOLIO_FIELDS})
+        values = dict(self._snapshot_fields[1])
+        values["correlation_id"] = request.correlation_id
+        values["as_of_ns"] = as_of
+        values["reconciliation"] = self.reconciliation
         if not self.follows_prices:
             equity = None
             if not books.positions and set(books.cash) <= {books.valuation_currency}:
                 equity = books.cash.get(books.valuation_currency, Decimal(0))
-            return replace(
-                books,
-                correlation_id=request.correlation_id,
-                as_of_ns=as_of,
-                equity=equity,
-                drawdown=self._drawdown_view(equity, now),
-                reconciliation=self.reconciliation,
-            )
-        return replace(
-            books,
-            correlation_id=request.correlation_id,
-            as_of_ns=as_of,
-            prices=self.price_views,
-            price_max_age_ns=self._max_age_ns,
-            reconciliation=self.reconciliation,
-            **self._valued_parts(books, now),
-        )
+            values["equity"] = equity
+            values["drawdown"] = self._drawdown_view(equity, now)
+            return values
+        values["prices"] = self.price_views
+        values["price_max_age_ns"] = self._max_age_ns
+        values.update(self._valued_parts(books, now))
+        return values
 
     def _valued_parts(self, books: PortfolioState, now_ns: int) -> dict[str, Any]:
         """Equity, positions with market figures, drawdown, stale and unpriced, at `now_ns`.
