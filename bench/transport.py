@@ -21,6 +21,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -56,7 +57,9 @@ REPORT = ExecutionReport(
 )
 
 
-def _raw_server(address: str, ready) -> None:
+def raw_server(address: str, ready: Any) -> None:
+    """A raw pyzmq ROUTER on `address` (a process's main): echoes every frame, counts
+    `oneway` frames (and decodes `decode` ones) until `count`, ends on `stop`."""
     context = zmq.Context()
     sock = context.socket(zmq.ROUTER)
     sock.bind(address)
@@ -88,7 +91,7 @@ def _percentile(samples: list[float], p: float) -> float:
 
 def raw_pyzmq(address: str, round_trips: int, messages: int, payload: bytes) -> dict:
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=_raw_server, args=(address, ready), daemon=True)
+    server = multiprocessing.Process(target=raw_server, args=(address, ready), daemon=True)
     server.start()
     if not ready.wait(10):
         raise RuntimeError("raw server did not start")
