@@ -2,8 +2,9 @@
 
     python bench/books.py [--quick] [--events N] [--fills N] [--round-trips N] [--window N]
 
-The group is started by runner.py: process `books` hosts journal, cash, positions and
-portfolio; process `sender` hosts `FillSenderActor` (bench/books_support.py), which plays the
+The group is started by runner.py: journal, cash, positions and portfolio placed in processes
+as config.yaml places them (journal; positions; books: cash and portfolio); process `sender`
+hosts `FillSenderActor` (bench/books_support.py), which plays the
 execution actor: `send_reliable("journal.ingest", ...)` of valid fills (buys and sells on
 XBT/USD, ETH/USD, SOL/USD, fees in USD) after a USD deposit. journal.synchronous is FULL (the
 shipped default) unless said otherwise; (a) is also given at NORMAL.
@@ -12,7 +13,8 @@ shipped default) unless said otherwise; (a) is also given at NORMAL.
     seq (M fills as fast as the in-flight window allows, once the log holds 10,000 events;
     the median of 3 such runs, as is (d));
 (b) GetPortfolioState round trip p50 / p99 from a RequestClient, idle and while the sender
-    paces 2,000 fills/s;
+    paces 2,000 fills/s; beside each, as many round trips alternated one for one with a raw
+    pyzmq echo of a state-sized frame, so that both see the same conditions;
 (c) fill-to-visible latency at 1,000 fills/s: the first moment the state query answers with
     a seq at or past the fill's, minus the fill's ts_init (stamped at send);
 (d) (a) again once the log holds N events (default 1,000,000), against (a) at 10,000;

@@ -2,8 +2,8 @@
 
     python bench/prices.py [--quick] [--ticks N] [--paced-seconds S] [--round-trips N]
 
-runner.py starts process `books` (journal, cash, positions, portfolio) and process `market`
-(prices, drawdown), placed as in config.yaml, where "prices" is `TickSourceActor`
+runner.py starts journal, positions, cash, portfolio, prices and drawdown placed as in
+config.yaml (processes journal, positions, books and market), where "prices" is `TickSourceActor`
 (bench/prices_support.py): the prices actor with its exchange feed replaced by ticks the
 benchmark asks for. It quotes 51 pairs (XBT/USD, A00/USD .. A49/USD); one tick changes one
 pair's quote, cycling over the pairs. Before the ticks the journal takes a USD deposit, a buy
