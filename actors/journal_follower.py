@@ -6,9 +6,9 @@ order and tells its readers once per commit, with one change covering the whole 
 catches up by asking `journal.replay` (at start, after a gap, and once a second when idle, so
 a lost last commit is never missed for long); it never guesses. While catching up it asks for
 the next range as soon as a range arrives, before folding it, so the journal reads one range
-while the follower folds the other. Its state is saved, with the
-seq it reflects, to its own SQLite file every `snapshot_every_events` events (and at stop);
-a restart loads the snapshot and replays what follows.
+while the follower folds the other. Its state is saved, with the seq it reflects, to its own
+SQLite file every `snapshot_every_events` events (and at stop); a restart loads the snapshot
+and replays what follows.
 """
 
 from __future__ import annotations

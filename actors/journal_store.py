@@ -8,8 +8,7 @@ The table is the event log itself:
 and takes it back on a rollback. `key` is the event's delivery key (an execution report's
 `exec_id`, a transfer's `transfer_id`); its UNIQUE index answers "already journaled?" as the
 event is inserted, so deduplication costs no extra lookup and no memory that grows with the
-log. `frame` is the
-event as the codec encodes it; the store never looks inside.
+log. `frame` is the event as the codec encodes it; the store never looks inside.
 
 Appends go into one open transaction until `commit()` (group commit: one fsync for many
 events). The database runs in WAL mode with `synchronous` FULL (every commit reaches the disk
