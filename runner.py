@@ -14,6 +14,7 @@ Every command takes --config (default: config.yaml beside this file).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -275,6 +276,9 @@ def replay_file(
         messages = read_replay_file(
             path, names=names, valuation_currency=config.accounting.valuation_currency
         )
+        # As in each process of the group: what is built by now lives until the end, so the
+        # collector need not traverse it again and again while the events are folded.
+        gc.freeze()
         state = run_replay(config, messages, opening, report_dir=report_dir)
     except (ReplayInputError, ReplayFailed, ReportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
