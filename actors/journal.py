@@ -314,20 +314,18 @@ class JournalActor(ServiceActor):
                 self._abandon_batch(db_exc)
                 return _unavailable(db_exc)
             if known is not None:
-                return self._duplicate(key, known, inbound)
+                return self._duplicate(store, key, known, inbound)
             self.refusals += 1
             self.log.warning("refused {} {}: {}", type(event).__name__, key, exc)
             return DeliveryRefused(key=key, reason=str(exc))
         ts_journal = max(self.clock(), store.last_ts_journal)
         try:
-            seq = store.append(key, ts_journal, frame)
-            known = store.seq_of(key) if seq is None else None
+            seq, new = store.append(key, ts_journal, frame)
         except sqlite3.Error as exc:
             self._abandon_batch(exc)
             return _unavailable(exc)
-        if seq is None:
-            assert known is not None  # append found the key journaled
-            return self._duplicate(key, known, inbound)
+        if not new:
+            return self._duplicate(store, key, seq, inbound)
         self._batch.append(
             _Answer(
                 inbound,
@@ -339,13 +337,14 @@ class JournalActor(ServiceActor):
         self._commit_if_full()
         return None
 
-    def _duplicate(self, key: str, known: int, inbound: Inbound | None) -> Acknowledgement | None:
+    def _duplicate(
+        self, store: JournalStore, key: str, known: int, inbound: Inbound | None
+    ) -> Acknowledgement | None:
         """Answer a copy of the event journaled at `known`: at once when that is committed,
         after its original's commit otherwise."""
         self.duplicates += 1
         self.log.debug("{} is already journaled at seq {}", key, known)
         duplicate = Acknowledgement(key=key, seq=known, duplicate=True)
-        store = self._require_store()
         if known <= store.committed_seq:
             return duplicate
         self._batch.append(_Answer(inbound, duplicate, None))

@@ -133,10 +133,11 @@ class JournalStore:
         return self._head_seq - self._committed_seq
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, key: str, ts_journal: int, frame: bytes) -> int | None:
-        """Add an event under the next seq in the open transaction (opened if needed) and
-        return that seq; None, appending nothing, when `key` is already in the log
-        (committed or pending): the key's unique index answers that in the same statement.
+    def append(self, key: str, ts_journal: int, frame: bytes) -> tuple[int, bool]:
+        """Add an event under the next seq in the open transaction (opened if needed):
+        (that seq, True). When `key` is already in the log (committed or pending) nothing is
+        appended: (the seq it holds, False); the key's unique index answers that in the same
+        statement.
         """
         if not self._db.in_transaction:
             self._db.execute("BEGIN")
@@ -148,12 +149,13 @@ class JournalStore:
             )
         except sqlite3.IntegrityError:
             # Only this statement failed; the open transaction keeps what it holds.
-            if self.seq_of(key) is not None:
-                return None
-            raise
+            known = self.seq_of(key)
+            if known is None:
+                raise
+            return known, False
         self._head_seq = seq
         self._last_ts_journal = ts_journal
-        return seq
+        return seq, True
 
     def commit(self) -> int:
         """Make every appended event durable; returns the committed head seq.

@@ -37,7 +37,6 @@ import asyncio
 import collections
 import decimal
 import itertools
-import multiprocessing
 import os
 import statistics
 import sys
@@ -71,8 +70,8 @@ from bench.books_support import (  # noqa: E402
     bench_fill,
     shipped_placement,
 )
+from bench.transport import RawEcho, RawServerError  # noqa: E402
 from bench.transport import raw_pyzmq as raw_pyzmq_round_trips  # noqa: E402
-from bench.transport import raw_server  # noqa: E402
 from messages import (  # noqa: E402
     EventBatch,
     ExecutionReport,
@@ -120,7 +119,7 @@ class BenchError(RuntimeError):
     """A phase of the benchmark could not complete; the message says which and why."""
 
 
-PHASE_FAILURES = (BenchError, RequestFailed, RemoteError, AssertionError)
+PHASE_FAILURES = (BenchError, RawServerError, RequestFailed, RemoteError, AssertionError)
 """What ends one group's measures (AssertionError: runner.py never said ready) while the
 other groups still run and the report still shows what was measured."""
 
@@ -515,58 +514,21 @@ def median_throughput(group: BooksGroup, count: int, window: int) -> Throughput:
     return runs[len(runs) // 2]
 
 
+def state_round_trip(client: RequestClient, correlation_id: str) -> float:
+    """One GetPortfolioState round trip (µs)."""
+    request = GetPortfolioState(correlation_id=correlation_id)
+    t0 = time.perf_counter_ns()
+    client.request(request)
+    return (time.perf_counter_ns() - t0) / 1000
+
+
 def state_round_trips(group: BooksGroup, count: int) -> list[float]:
     """`count` GetPortfolioState round trips (µs) from one RequestClient, back to back."""
     assert group.portfolio is not None
     client = group.portfolio
     for i in range(200):
         client.request(GetPortfolioState(correlation_id=f"warm-{i}"))
-    samples = []
-    for i in range(count):
-        request = GetPortfolioState(correlation_id=f"rt-{i}")
-        t0 = time.perf_counter_ns()
-        client.request(request)
-        samples.append((time.perf_counter_ns() - t0) / 1000)
-    return samples
-
-
-class RawEcho:
-    """bench/transport.py's raw pyzmq echo server in a process of its own, and a DEALER to
-    it: the raw round trip, measurable at any moment of a run (always closed)."""
-
-    def __init__(self, address: str, payload: bytes, context: zmq.Context) -> None:
-        ready = multiprocessing.Event()
-        self._server = multiprocessing.Process(
-            target=raw_server, args=(address, ready), daemon=True
-        )
-        self._server.start()
-        if not ready.wait(10):
-            self._server.kill()
-            raise BenchError("the raw echo server did not start within 10 s")
-        self._payload = payload
-        self._sock = context.socket(zmq.DEALER)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.RCVTIMEO, 5000)
-        self._sock.connect(address)
-
-    def round_trip(self) -> float:
-        """One echo of the payload (µs)."""
-        t0 = time.perf_counter_ns()
-        self._sock.send_multipart([b"", self._payload])
-        self._sock.recv_multipart()  # RCVTIMEO: zmq.Again after 5 s
-        return (time.perf_counter_ns() - t0) / 1000
-
-    def close(self) -> None:
-        """Stop the server (killed if it does not stop within 5 s) and close the socket."""
-        try:
-            self._sock.send_multipart([b"", b"stop"], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
-        self._sock.close(0)
-        self._server.join(5)
-        if self._server.is_alive():
-            self._server.kill()
-            self._server.join(5)
+    return [state_round_trip(client, f"rt-{i}") for i in range(count)]
 
 
 def alternated_round_trips(
@@ -580,10 +542,7 @@ def alternated_round_trips(
     state_samples: list[float] = []
     for i in range(count):
         raw_samples.append(raw.round_trip())
-        request = GetPortfolioState(correlation_id=f"alt-{i}")
-        t0 = time.perf_counter_ns()
-        client.request(request)
-        state_samples.append((time.perf_counter_ns() - t0) / 1000)
+        state_samples.append(state_round_trip(client, f"alt-{i}"))
     return raw_samples, state_samples
 
 
@@ -716,8 +675,8 @@ def build_journal(path: Path, events: int, context: decimal.Context) -> BuiltLog
     cash, positions = CashLedger(**settings), PositionLedger(**settings)
 
     def append(key: str, ts_ns: int, event: ExecutionReport | Transfer) -> None:
-        seq = store.append(key, ts_ns, encode(event))
-        if seq is None:
+        seq, new = store.append(key, ts_ns, encode(event))
+        if not new:
             raise BenchError(f"{key} is journaled twice")
         cash.apply(seq, event)
         positions.apply(seq, event)

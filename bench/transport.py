@@ -89,46 +89,82 @@ def _percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+class RawServerError(RuntimeError):
+    """The raw echo server did not start."""
+
+
+class RawEcho:
+    """`raw_server` in a process of its own, and a DEALER to it: the raw round trip,
+    measurable at any moment of a run (always closed)."""
+
+    def __init__(self, address: str, payload: bytes, context: zmq.Context) -> None:
+        ready = multiprocessing.Event()
+        self._server = multiprocessing.Process(
+            target=raw_server, args=(address, ready), daemon=True
+        )
+        self._server.start()
+        if not ready.wait(10):
+            self._server.kill()
+            raise RawServerError("the raw echo server did not start within 10 s")
+        self._payload = payload
+        self._sock = context.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.RCVTIMEO, 5000)
+        self._sock.connect(address)
+
+    def round_trip(self) -> float:
+        """One echo of the payload (µs)."""
+        t0 = time.perf_counter_ns()
+        self._sock.send_multipart([b"", self._payload])
+        self._sock.recv_multipart()  # RCVTIMEO: zmq.Again after 5 s
+        return (time.perf_counter_ns() - t0) / 1000
+
+    def send(self, body: bytes) -> None:
+        """Send one frame to the server (`oneway...`, `decode...`, `count`)."""
+        self._sock.send_multipart([b"", body])
+
+    def receive(self) -> bytes:
+        """The server's next answer."""
+        return self._sock.recv_multipart()[-1]
+
+    def close(self) -> None:
+        """Stop the server (killed if it does not stop within 5 s) and close the socket."""
+        try:
+            self._sock.send_multipart([b"", b"stop"], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+        self._sock.close(0)
+        self._server.join(5)
+        if self._server.is_alive():
+            self._server.kill()
+            self._server.join(5)
+
+
 def raw_pyzmq(address: str, round_trips: int, messages: int, payload: bytes) -> dict:
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=raw_server, args=(address, ready), daemon=True)
-    server.start()
-    if not ready.wait(10):
-        raise RuntimeError("raw server did not start")
     context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(address)
+    echo = RawEcho(address, payload, context)
     try:
         for _ in range(200):
-            sock.send_multipart([b"", payload])
-            sock.recv_multipart()
-        samples = []
-        for _ in range(round_trips):
-            t0 = time.perf_counter_ns()
-            sock.send_multipart([b"", payload])
-            sock.recv_multipart()
-            samples.append((time.perf_counter_ns() - t0) / 1000)
+            echo.round_trip()
+        samples = [echo.round_trip() for _ in range(round_trips)]
         oneway = b"oneway" + payload
         t0 = time.perf_counter()
         for _ in range(messages):
-            sock.send_multipart([b"", oneway])
-        sock.send_multipart([b"", b"count"])
-        got = int(sock.recv_multipart()[-1])
+            echo.send(oneway)
+        echo.send(b"count")
+        got = int(echo.receive())
         elapsed = time.perf_counter() - t0
         assert got == messages, (got, messages)
         t0 = time.perf_counter()
         for _ in range(messages):
-            sock.send_multipart([b"", b"decode" + encode(REPORT)])
-        sock.send_multipart([b"", b"count"])
-        got = int(sock.recv_multipart()[-1])
+            echo.send(b"decode" + encode(REPORT))
+        echo.send(b"count")
+        got = int(echo.receive())
         coded_elapsed = time.perf_counter() - t0
         assert got == messages, (got, messages)
-        sock.send_multipart([b"", b"stop"])
     finally:
-        sock.close(0)
+        echo.close()
         context.term()
-        server.join(10)
     return {"rtt": samples, "rate": messages / elapsed, "coded_rate": messages / coded_elapsed}
 
 

@@ -705,14 +705,14 @@ def test_store_appends_commits_and_looks_up_keys(tmp_path):
     path = tmp_path / "nested" / "journal.sqlite"
     with JournalStore(path, synchronous="FULL") as store:
         assert (store.head_seq, store.committed_seq) == (0, 0)
-        assert store.append("A", T0 + 1, b"frame-a") == 1
-        assert store.append("B", T0 + 2, b"frame-b") == 2
+        assert store.append("A", T0 + 1, b"frame-a") == (1, True)
+        assert store.append("B", T0 + 2, b"frame-b") == (2, True)
         assert store.seq_of("B") == 2 and store.committed_seq == 0 and store.pending == 2
         assert store.commit() == 2
         assert store.seq_of("C") is None
-        assert store.append("A", T0 + 3, b"again") is None  # committed key: nothing added
-        assert store.append("D", T0 + 4, b"frame-d") == 3
-        assert store.append("D", T0 + 5, b"again") is None  # pending key: the same
+        assert store.append("A", T0 + 3, b"again") == (1, False)  # committed: nothing added
+        assert store.append("D", T0 + 4, b"frame-d") == (3, True)
+        assert store.append("D", T0 + 5, b"again") == (3, False)  # pending key: the same
         assert (store.head_seq, store.pending, store.seq_of("D")) == (3, 1, 3)
         store.rollback()
         assert store.head_seq == 2 and store.seq_of("D") is None
@@ -738,7 +738,7 @@ def test_store_rollback_hands_the_seqs_out_again_and_keeps_nothing(tmp_path):
         store.append("B", T0 + 5, b"b")
         store.rollback()
         assert store.seq_of("B") is None and store.last_ts_journal == T0
-        assert store.append("C", T0 + 6, b"c") == 2
+        assert store.append("C", T0 + 6, b"c") == (2, True)
 
 
 def test_store_read_is_bounded_by_count_and_bytes_but_always_progresses(tmp_path):
