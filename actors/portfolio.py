@@ -189,7 +189,7 @@ class PortfolioActor(ServiceActor):
         self._snapshot_seq = -1
         self._snapshot_version = 0
         self._packed: dict[str, tuple[Any, Packed]] = {}
-        self._snapshot_fields: tuple[Any, dict[str, Any]] = (None, {})
+        self._snapshot_fields: dict[str, Any] = {}
         self._last_change_at = time.monotonic()
         self._confirmed_at_ns = self.clock()
         for part in self.parts:
@@ -377,6 +377,7 @@ class PortfolioActor(ServiceActor):
                 cash=dict(self.cash.values),
                 positions=dict(self.positions.values),
             )
+            self._snapshot_fields = {n: getattr(self._snapshot, n) for n in _PORTFOLIO_FIELDS}
             self._snapshot_figures = figures
             self._snapshot_seq = self.cash.seq
             self._snapshot_version += 1
@@ -453,9 +454,7 @@ class PortfolioActor(ServiceActor):
         now = self.now()
         if self.event_clock:
             as_of = now
-        if self._snapshot_fields[0] is not books:
-            self._snapshot_fields = (books, {n: getattr(books, n) for n in _PORTFOLIO_FIELDS})
-        values = dict(self._snapshot_fields[1])
+        values = dict(self._snapshot_fields)
         values["correlation_id"] = request.correlation_id
         values["as_of_ns"] = as_of
         values["reconciliation"] = self.reconciliation
