@@ -68,9 +68,14 @@ class SupervisorSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessSettings:
-    """One process of the group and the actors it hosts, started in this order."""
+    """One process of the group and the actors it hosts, started in this order.
+
+    `cpus`, when given, are the only CPUs the process (every thread of it, ZeroMQ's I/O
+    thread included) runs on (Linux); None leaves it to the scheduler.
+    """
 
     actors: tuple[str, ...]
+    cpus: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,6 +305,17 @@ def _check_drawdown(config: ServiceConfig) -> None:
         raise ConfigError("prices.interval_seconds", "must be > 0")
 
 
+def _check_cpus(key: str, cpus: tuple[int, ...] | None) -> None:
+    if cpus is None:
+        return
+    if not cpus:
+        raise ConfigError(key, "name at least one CPU, or leave the setting out")
+    if any(cpu < 0 for cpu in cpus):
+        raise ConfigError(key, f"CPU numbers start at 0, got {min(cpus)}")
+    if len(set(cpus)) != len(cpus):
+        raise ConfigError(key, f"a CPU is named twice: {list(cpus)}")
+
+
 def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) -> ServiceConfig:
     """Validate a parsed config mapping and resolve its paths against `base_dir`."""
     if not isinstance(raw, Mapping):
@@ -352,6 +368,7 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
                     f"actor {actor!r} is already placed in process {seen[actor]!r}",
                 )
             seen[actor] = process
+        _check_cpus(f"processes.{process}.cpus", settings.cpus)
     if config.accounting.valuation_currency not in config.accounting.cash_currencies:
         raise ConfigError(
             "accounting.cash_currencies",

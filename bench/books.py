@@ -14,7 +14,9 @@ shipped default) unless said otherwise; (a) is also given at NORMAL.
     the median of 3 such runs, as is (d));
 (b) GetPortfolioState round trip p50 / p99 from a RequestClient, idle and while the sender
     paces 2,000 fills/s; beside each, as many round trips alternated one for one with a raw
-    pyzmq echo of a state-sized frame, so that both see the same conditions;
+    pyzmq echo of a state-sized frame, so that both see the same conditions; and again with
+    the books process pinned to one CPU (`processes.books.cpus`) and the querying client on
+    the same CPU, beside a raw echo pinned the same way (Linux, 2 CPUs or more);
 (c) fill-to-visible latency at 1,000 fills/s: the first moment the state query answers with
     a seq at or past the fill's, minus the fill's ts_init (stamped at send);
 (d) (a) again once the log holds N events (default 1,000,000), against (a) at 10,000;
@@ -49,6 +51,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import yaml
 import zmq
 from loguru import logger
 
@@ -62,6 +65,7 @@ from actors.positions import position_state  # noqa: E402
 from actors.replay import REPLAY_ENDPOINTS  # noqa: E402
 from actors.runtime.actor import RequestFailed  # noqa: E402
 from actors.runtime.client import RemoteError, RequestClient  # noqa: E402
+from actors.runtime.host import set_affinity  # noqa: E402
 from bench.books_support import (  # noqa: E402
     SENDER_ENDPOINT,
     SenderControl,
@@ -288,12 +292,15 @@ def books_agree(state: PortfolioState, expected: ExpectedBooks | NaiveResult) ->
 # -- the group ----------------------------------------------------------------------------------
 
 
-def books_group_config(directory: Path, synchronous: str) -> Path:
-    """config.yaml for `books` + `sender` on ipc endpoints under `directory`, logs at WARNING."""
+def books_group_config(
+    directory: Path, synchronous: str, cpus: dict[str, list[int]] | None = None
+) -> Path:
+    """config.yaml for `books` + `sender` on ipc endpoints under `directory`, logs at WARNING;
+    `cpus` pins processes by name (`processes.<name>.cpus`)."""
     run = directory / "run"
     endpoints = {name: f"ipc://{run}/{name}.sock" for name in REPLAY_ENDPOINTS}
     endpoints[SENDER_ENDPOINT] = f"ipc://{run}/{SENDER_ENDPOINT}.sock"
-    return write_config(
+    path = write_config(
         directory,
         processes={**BOOKS_PLACEMENT, SENDER_PROCESS: [SENDER_ACTOR]},
         endpoints=endpoints,
@@ -304,6 +311,12 @@ def books_group_config(directory: Path, synchronous: str) -> Path:
             "journal": {"synchronous": synchronous},
         },
     )
+    if cpus:
+        raw = yaml.safe_load(path.read_text())
+        for process, pinned in cpus.items():
+            raw["processes"][process]["cpus"] = pinned
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
 class BooksGroup:
@@ -732,6 +745,12 @@ class Results:
     throughput_big: Throughput | None = None
     memory: dict[str, tuple[int, int]] | None = None
     memory_small: dict[str, tuple[int, int]] | None = None
+    pinned_cpu: int | None = None
+    pinned_note: str = ""
+    pinned_raw: list[float] | None = None
+    pinned_idle: list[float] | None = None
+    pinned_loaded: LoadedRoundTrips | None = None
+    pinned_throughput: Throughput | None = None
 
 
 def representative_state() -> PortfolioState:
@@ -791,6 +810,46 @@ def measure_small_group(
         results.memory_small = group.memory()
         return status.sent - 1  # every first send but the deposit
     finally:
+        if raw is not None:
+            raw.close()
+        group.stop()
+
+
+PINNED_PROCESS = "books"
+"""The process (the portfolio's) pinned to one CPU with the querying client in (b) pinned."""
+
+
+def measure_pinned(
+    folder: Path, context: zmq.Context, args: argparse.Namespace, results: Results
+) -> int:
+    """(b) again with `processes.books.cpus` pinning the books process to one CPU and this
+    process (the querying client) pinned to the same one; journal, positions and sender are
+    left to the scheduler. The raw echo beside it is pinned the same way."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if len(usable) < 2:
+        results.pinned_note = "not measured: needs Linux and 2 CPUs or more"
+        return 0
+    cpu = min(usable)
+    results.pinned_cpu = cpu
+    group = BooksGroup(books_group_config(folder, "FULL", {PINNED_PROCESS: [cpu]}), context)
+    raw: RawEcho | None = None
+    try:
+        group.start()
+        phase(f"(b) pinned: the {PINNED_PROCESS} process and this one on CPU {cpu}")
+        warm_log(group, WARM_LOG_EVENTS, args.window)
+        set_affinity({cpu})  # every thread of this process, ZeroMQ's included
+        raw = RawEcho(f"ipc://{folder}/raw-echo.sock", encode(representative_state()), context)
+        raw.round_trips(200)  # its server inherits the pinning: fork keeps the affinity
+        results.pinned_raw = raw.round_trips(args.round_trips)
+        results.pinned_idle = state_round_trips(group, args.round_trips)
+        results.pinned_loaded = round_trips_under_load(
+            group, args.round_trips, LOADED_RATE, args.window, raw
+        )
+        phase("(a) again with the books process pinned, what pinning costs ingest")
+        results.pinned_throughput = median_throughput(group, args.fills, args.window)
+        return 0
+    finally:
+        set_affinity(usable)
         if raw is not None:
             raw.close()
         group.stop()
@@ -948,6 +1007,51 @@ def report(results: Results) -> str:
             results.loaded.raw_alternated,
             results.loaded.state_alternated,
         )
+    if results.pinned_note:
+        row("(b) pinned", results.pinned_note)
+    if results.pinned_raw and results.pinned_idle and results.pinned_loaded:
+        pinned_raw = statistics.median(results.pinned_raw)
+        beside = f"the raw echo pinned the same way: p50 {pinned_raw:,.0f} µs"
+        p50 = statistics.median(results.pinned_idle)
+        row(
+            f"(b) pinned, books + client on CPU {results.pinned_cpu}: p50 idle",
+            f"{p50:,.0f} µs",
+            "",
+            None,
+            f"{p50 / pinned_raw:.2f}× {beside}; {p50 / raw_p50:.2f}× the unpinned raw",
+        )
+        samples = results.pinned_loaded.samples
+        p50, p99 = statistics.median(samples), percentile(samples, 99)
+        row(
+            f"    p50 at {LOADED_RATE:,} fills/s",
+            f"{p50:,.0f} µs",
+            "",
+            None,
+            f"{p50 / pinned_raw:.2f}× the pinned raw; {p50 / raw_p50:.2f}× the unpinned raw; "
+            f"sender reached {results.pinned_loaded.achieved_rate:,.0f}/s",
+        )
+        row(
+            f"    p99 at {LOADED_RATE:,} fills/s",
+            f"{p99:,.0f} µs",
+            "≤ 1 ms",
+            p99 <= 1000,
+            f"max {max(samples):,.0f} µs",
+        )
+        alternated_row(
+            "    p50 alternated with a raw echo, same load",
+            results.pinned_loaded.raw_alternated,
+            results.pinned_loaded.state_alternated,
+        )
+    pinned_run = results.pinned_throughput
+    if pinned_run:
+        row(
+            "    (a) with the books process pinned",
+            f"{pinned_run.visible_per_second:,.0f}/s",
+            "≥ 20,000/s",
+            pinned_run.visible_per_second >= 20_000,
+            "against (a) unpinned above"
+            + (f": {pinned_run.visible_per_second / full.visible_per_second:.2f}×" if full else ""),
+        )
     vis = results.visibility
     if vis:
         row(
@@ -1090,6 +1194,7 @@ def main() -> int:
             fills_sent = WARM_LOG_EVENTS - 1 + args.fills
             for name, measure in (
                 ("small", measure_small_group),
+                ("pinned", measure_pinned),
                 ("normal", measure_normal),
                 ("big", measure_big_log),
             ):

@@ -119,6 +119,10 @@ class RawEcho:
         self._sock.recv_multipart()  # RCVTIMEO: zmq.Again after 5 s
         return (time.perf_counter_ns() - t0) / 1000
 
+    def round_trips(self, count: int) -> list[float]:
+        """`count` echoes back to back (µs each)."""
+        return [self.round_trip() for _ in range(count)]
+
     def send(self, body: bytes) -> None:
         """Send one frame to the server (`oneway...`, `decode...`, `count`)."""
         self._sock.send_multipart([b"", body])
@@ -144,9 +148,8 @@ def raw_pyzmq(address: str, round_trips: int, messages: int, payload: bytes) -> 
     context = zmq.Context()
     echo = RawEcho(address, payload, context)
     try:
-        for _ in range(200):
-            echo.round_trip()
-        samples = [echo.round_trip() for _ in range(round_trips)]
+        echo.round_trips(200)
+        samples = echo.round_trips(round_trips)
         oneway = b"oneway" + payload
         t0 = time.perf_counter()
         for _ in range(messages):

@@ -75,6 +75,11 @@ def test_every_setting_line_of_the_shipped_config_has_a_comment():
             "exchange.paper.pairs.SOL/USD",
         ),
         (lambda c: c.pop("processes"), "processes"),
+        (lambda c: c["processes"]["books"].update(cpus=[]), "processes.books.cpus"),
+        (lambda c: c["processes"]["books"].update(cpus=[-1]), "processes.books.cpus"),
+        (lambda c: c["processes"]["books"].update(cpus=[0, 0]), "processes.books.cpus"),
+        (lambda c: c["processes"]["books"].update(cpus=["all"]), "processes.books.cpus"),
+        (lambda c: c["processes"]["books"].update(cpu=[0]), "processes.books.cpu"),
         (lambda c: c.update(extra_section={}), "extra_section"),
         (
             lambda c: c["endpoints"].update({"portfolio.query": "http://x"}),

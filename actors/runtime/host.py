@@ -43,6 +43,41 @@ class HostStartError(RuntimeError):
     """An actor of this process could not start; the message says which and why."""
 
 
+def pin_to_cpus(key: str, cpus: tuple[int, ...]) -> None:
+    """Run this process, every thread it has now and every thread it starts later, on `cpus`
+    only; raise HostStartError naming `key` when the machine cannot (a CPU this process may
+    not use, or no affinity call on this system)."""
+    allowed = set(cpus)
+    try:
+        usable = os.sched_getaffinity(0)
+    except AttributeError:
+        raise HostStartError(f"{key}: CPU pinning needs Linux (sched_setaffinity)") from None
+    missing = sorted(allowed - usable)
+    if missing:
+        raise HostStartError(
+            f"{key}: CPU {', '.join(map(str, missing))} is not available here "
+            f"(this process may use {', '.join(map(str, sorted(usable)))})"
+        )
+    try:
+        set_affinity(allowed)
+    except OSError as exc:
+        raise HostStartError(f"{key}: cannot pin to CPUs {sorted(allowed)}: {exc}") from None
+
+
+def set_affinity(cpus: set[int]) -> None:
+    """Let every thread of this process run on `cpus` only (threads started later inherit
+    it from the thread that starts them); raises OSError when the system refuses."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for thread in threads:
+        try:
+            os.sched_setaffinity(thread, cpus)
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
+
+
 def resolve_actor_class(name: str, classes: Mapping[str, str]) -> type[ServiceActor]:
     """The class for actor `name`: from config `actor_classes`, else the built-in registry."""
     target = classes.get(name) or ACTOR_CLASSES.get(name)
@@ -176,6 +211,16 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
     )
     report = sys.stdout
     sys.stdout = sys.stderr  # stdout carries only the one startup line to the runner
+    cpus = config.processes[process].cpus
+    if cpus is not None:
+        try:
+            # Before the ZeroMQ context exists: its I/O thread inherits the affinity.
+            pin_to_cpus(f"processes.{process}.cpus", cpus)
+        except HostStartError as exc:
+            logger.error("{}", exc)
+            print(json.dumps({"error": str(exc)}), file=report, flush=True)
+            return EXIT_STARTUP_FAILED
+        logger.info("process {} runs on CPUs {}", process, ", ".join(map(str, cpus)))
     context = zmq.Context.instance()
     host = ActorHost(config, process, context=context)
     try:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -151,6 +152,59 @@ def test_a_mistyped_setting_is_one_line_naming_it(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "supervisor.max_restarts" in result.stderr
+
+
+def allowed_cpus(pid: int) -> dict[int, str]:
+    """Each thread of `pid` and the CPUs it may run on (Cpus_allowed_list)."""
+    allowed = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        status = (Path(f"/proc/{pid}/task/{tid}/status")).read_text()
+        line = next(x for x in status.splitlines() if x.startswith("Cpus_allowed_list:"))
+        allowed[int(tid)] = line.split(":", 1)[1].strip()
+    return allowed
+
+
+def pinned_config(tmp_path, cpus: list[int]):
+    path = two_process_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["processes"]["edge"]["cpus"] = cpus
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+def test_a_pinned_process_runs_every_thread_on_its_cpus(tmp_path):
+    cpu = max(os.sched_getaffinity(0))
+    path = pinned_config(tmp_path, [cpu])
+    group = RunningGroup(path)
+    try:
+        group.wait_ready()
+        edge = allowed_cpus(health(path, "edge").pid)
+        books = allowed_cpus(health(path, "books").pid)
+    finally:
+        assert group.stop() == 0
+    # The actors' threads and ZeroMQ's I/O thread alike; the unpinned process is left alone.
+    assert len(edge) >= 3 and set(edge.values()) == {str(cpu)}
+    assert set(books.values()) == {allowed_cpus(os.getpid())[os.getpid()]}
+    assert group_pids(str(path)) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+def test_a_cpu_the_machine_lacks_is_one_line_naming_the_setting(tmp_path):
+    missing = max(os.sched_getaffinity(0)) + 1
+    path = pinned_config(tmp_path, [missing])
+    result = subprocess.run(
+        [sys.executable, str(RUNNER), "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "processes.edge.cpus" in errors[0] and f"CPU {missing} is not available" in errors[0]
+    assert group_pids(str(path)) == []
 
 
 def test_the_paper_exchange_command_serves_kraken_rest_to_krakenex(tmp_path):
