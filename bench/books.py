@@ -849,10 +849,12 @@ def measure_pinned(
         results.pinned_throughput = median_throughput(group, args.fills, args.window)
         return 0
     finally:
-        set_affinity(usable)
-        if raw is not None:
-            raw.close()
-        group.stop()
+        try:
+            if raw is not None:
+                raw.close()
+            group.stop()
+        finally:
+            set_affinity(usable)
 
 
 def measure_normal(
