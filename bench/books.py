@@ -16,7 +16,8 @@ shipped default) unless said otherwise; (a) is also given at NORMAL.
     paces 2,000 fills/s; beside each, as many round trips alternated one for one with a raw
     pyzmq echo of a state-sized frame, so that both see the same conditions; and again with
     the books process pinned to one CPU (`processes.books.cpus`) and the querying client on
-    the same CPU, beside a raw echo pinned the same way (Linux, 2 CPUs or more);
+    the same CPU, beside a raw echo pinned the same way, and (a) once more in that group
+    (Linux, 2 CPUs or more);
 (c) fill-to-visible latency at 1,000 fills/s: the first moment the state query answers with
     a seq at or past the fill's, minus the fill's ts_init (stamped at send);
 (d) (a) again once the log holds N events (default 1,000,000), against (a) at 10,000;
