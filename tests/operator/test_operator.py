@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.books.test_group_e2e import group_config, status
-from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids, wait_for
+from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids, run_runner, wait_for
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -244,13 +244,7 @@ def test_metrics_on_a_port_in_use_stop_the_group_with_one_line_naming_it(tmp_pat
         config = yaml.safe_load(path.read_text())
         config["metrics"]["port"] = port
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        result = subprocess.run(
-            [sys.executable, str(RUNNER), "--config", str(path), "--no-view"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        result = run_runner(path, "--no-view")
     assert result.returncode != 0
     assert f"metrics.port {port}" in result.stderr
     assert group_pids(str(path)) == []

@@ -19,7 +19,16 @@ import zmq
 from actors.config import load_config
 from actors.runtime.client import RequestClient
 from messages import GetProcessHealth
-from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids, wait_for, write_config
+from tests.support.group import (
+    ROOT,
+    RUNNER,
+    RunningGroup,
+    group_pids,
+    one_error_line,
+    run_runner,
+    wait_for,
+    write_config,
+)
 
 
 def ipc_endpoints(tmp_path) -> dict[str, str]:
@@ -104,13 +113,7 @@ def test_a_process_that_keeps_crashing_stops_the_group_non_zero(tmp_path):
         processes={"books": ["ingest"], "bad": ["crasher"]},
         endpoints=ipc_endpoints(tmp_path),
     )
-    result = subprocess.run(
-        [sys.executable, str(RUNNER), "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    result = run_runner(path)
     assert result.returncode != 0
     assert "process bad" in result.stderr and "stopping the group" in result.stderr
     assert group_pids(str(path)) == []
@@ -124,17 +127,9 @@ def test_a_port_in_use_is_one_line_naming_the_endpoint(tmp_path):
         endpoints = ipc_endpoints(tmp_path) | {"test.ingest": f"tcp://127.0.0.1:{port}"}
         endpoints["test.replay"] = endpoints["test.ingest"]
         path = write_config(tmp_path, processes={"books": ["ingest"]}, endpoints=endpoints)
-        result = subprocess.run(
-            [sys.executable, str(RUNNER), "--config", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "test.ingest" in errors[0] and "address already in use" in errors[0]
+        result = run_runner(path)
+    error = one_error_line(result)
+    assert "test.ingest" in error and "address already in use" in error
     assert group_pids(str(path)) == []
 
 
@@ -143,13 +138,7 @@ def test_a_mistyped_setting_is_one_line_naming_it(tmp_path):
     raw = yaml.safe_load(path.read_text())
     raw["supervisor"]["max_restarts"] = "many"
     path.write_text(yaml.safe_dump(raw))
-    result = subprocess.run(
-        [sys.executable, str(RUNNER), "--config", str(path), "status"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
+    result = run_runner(path, "status", timeout=30)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "supervisor.max_restarts" in result.stderr
 
@@ -193,17 +182,9 @@ def test_a_pinned_process_runs_every_thread_on_its_cpus(tmp_path):
 def test_a_cpu_the_machine_lacks_is_one_line_naming_the_setting(tmp_path):
     missing = max(os.sched_getaffinity(0)) + 1
     path = pinned_config(tmp_path, [missing])
-    result = subprocess.run(
-        [sys.executable, str(RUNNER), "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "processes.edge.cpus" in errors[0] and f"CPU {missing} is not available" in errors[0]
+    result = run_runner(path)
+    error = one_error_line(result)
+    assert "processes.edge.cpus" in error and f"CPU {missing} is not available" in error
     assert group_pids(str(path)) == []
 
 

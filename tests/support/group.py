@@ -89,6 +89,25 @@ def group_pids(marker: str) -> list[int]:
     return pids
 
 
+def run_runner(config_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`runner.py --config config_path ARGS` to its end (at most `timeout` s), output captured."""
+    return subprocess.run(
+        [sys.executable, str(RUNNER), "--config", str(config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The single `error:` line a runner that could not start printed (asserts it is one)."""
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
 class RunningGroup:
     """runner.py started as a subprocess; reads its ready line; always stopped in teardown."""
 
