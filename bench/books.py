@@ -52,7 +52,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 import zmq
 from loguru import logger
 
@@ -301,10 +300,11 @@ def books_group_config(
     run = directory / "run"
     endpoints = {name: f"ipc://{run}/{name}.sock" for name in REPLAY_ENDPOINTS}
     endpoints[SENDER_ENDPOINT] = f"ipc://{run}/{SENDER_ENDPOINT}.sock"
-    path = write_config(
+    return write_config(
         directory,
         processes={**BOOKS_PLACEMENT, SENDER_PROCESS: [SENDER_ACTOR]},
         endpoints=endpoints,
+        cpus=cpus,
         extra={
             "actor_classes": {SENDER_ACTOR: "bench.books_support:FillSenderActor"},
             "service": {"log_level": "WARNING"},
@@ -312,12 +312,6 @@ def books_group_config(
             "journal": {"synchronous": synchronous},
         },
     )
-    if cpus:
-        raw = yaml.safe_load(path.read_text())
-        for process, pinned in cpus.items():
-            raw["processes"][process]["cpus"] = pinned
-        path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
 
 
 class BooksGroup:

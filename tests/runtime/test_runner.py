@@ -154,11 +154,7 @@ def allowed_cpus(pid: int) -> dict[int, str]:
 
 
 def pinned_config(tmp_path, cpus: list[int]):
-    path = two_process_config(tmp_path)
-    raw = yaml.safe_load(path.read_text())
-    raw["processes"]["edge"]["cpus"] = cpus
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return two_process_config(tmp_path, cpus={"edge": cpus})
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")

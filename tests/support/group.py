@@ -32,8 +32,10 @@ def write_config(
     endpoints: Mapping[str, str],
     exchange_mode: str = "live",
     extra: Mapping[str, Any] | None = None,
+    cpus: Mapping[str, list[int]] | None = None,
 ) -> Path:
-    """A config.yaml in `directory` with the given placement; returns its path."""
+    """A config.yaml in `directory` with the given placement (`cpus` pins processes by
+    name); returns its path."""
     config: dict[str, Any] = {
         "service": {"run_dir": str(directory / "run"), "log_level": "DEBUG"},
         "transport": {"request_timeout_ms": 500, "request_retries": 2, "reliable_resend_ms": 300},
@@ -45,7 +47,10 @@ def write_config(
             "max_restarts": 3,
             "restart_window_seconds": 30,
         },
-        "processes": {name: {"actors": actors} for name, actors in processes.items()},
+        "processes": {
+            name: {"actors": actors} | ({"cpus": cpus[name]} if cpus and name in cpus else {})
+            for name, actors in processes.items()
+        },
         "endpoints": dict(endpoints),
         "actor_classes": dict(TEST_ACTOR_CLASSES),
         "exchange": {"mode": exchange_mode},
