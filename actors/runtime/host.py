@@ -212,18 +212,14 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
     report = sys.stdout
     sys.stdout = sys.stderr  # stdout carries only the one startup line to the runner
     cpus = config.processes[process].cpus
-    if cpus is not None:
-        try:
+    context: zmq.Context | None = None
+    try:
+        if cpus is not None:
             # Before the ZeroMQ context exists: its I/O thread inherits the affinity.
             pin_to_cpus(f"processes.{process}.cpus", cpus)
-        except HostStartError as exc:
-            logger.error("{}", exc)
-            print(json.dumps({"error": str(exc)}), file=report, flush=True)
-            return EXIT_STARTUP_FAILED
-        logger.info("process {} runs on CPUs {}", process, ", ".join(map(str, cpus)))
-    context = zmq.Context.instance()
-    host = ActorHost(config, process, context=context)
-    try:
+            logger.info("process {} runs on CPUs {}", process, ", ".join(map(str, cpus)))
+        context = zmq.Context.instance()
+        host = ActorHost(config, process, context=context)
         control = bind_socket(
             context,
             zmq.ROUTER,
@@ -235,7 +231,8 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
     except (HostStartError, EndpointError) as exc:
         logger.error("{}", exc)
         print(json.dumps({"error": str(exc)}), file=report, flush=True)
-        context.destroy(linger=0)
+        if context is not None:
+            context.destroy(linger=0)
         return EXIT_STARTUP_FAILED
     # What start-up built (modules, compiled codecs, configuration) lives as long as the
     # process: moved out of the collector's generations, it is no longer traversed by every
