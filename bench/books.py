@@ -13,11 +13,11 @@ shipped default) unless said otherwise; (a) is also given at NORMAL.
     seq (M fills as fast as the in-flight window allows, once the log holds 10,000 events;
     the median of 3 such runs, as is (d));
 (b) GetPortfolioState round trip p50 / p99 from a RequestClient, idle and while the sender
-    paces 2,000 fills/s; beside each, as many round trips alternated one for one with a raw
-    pyzmq echo of a state-sized frame, so that both see the same conditions; and again with
-    the books process pinned to one CPU (`processes.books.cpus`) and the querying client on
-    the same CPU, beside a raw echo pinned the same way, and (a) once more in that group
-    (Linux, 2 CPUs or more);
+    paces 2,000 fills/s (and 500 fills/s, a quarter of that load); beside each, as many
+    round trips alternated one for one with a raw pyzmq echo of a state-sized frame, so
+    that both see the same conditions; and again with the books process pinned to one CPU
+    (`processes.books.cpus`) and the querying client on the same CPU, beside a raw echo
+    pinned the same way, and (a) once more in that group (Linux, 2 CPUs or more);
 (c) fill-to-visible latency at 1,000 fills/s: the first moment the state query answers with
     a seq at or past the fill's, minus the fill's ts_init (stamped at send);
 (d) (a) again once the log holds N events (default 1,000,000), against (a) at 10,000;
@@ -97,6 +97,9 @@ WARM_LOG_EVENTS = 10_000
 
 LOADED_RATE = 2_000
 """Fills/s the sender paces while (b) is measured under load."""
+
+LIGHT_RATE = 500
+"""A quarter of that load: (b) again, to show how much of the slowdown the volume explains."""
 
 LATENCY_RATE = 1_000
 """Fills/s the sender paces while (c) is measured."""
@@ -726,6 +729,7 @@ class Results:
     idle: list[float] | None = None
     idle_alternated: tuple[list[float], list[float]] | None = None
     loaded: LoadedRoundTrips | None = None
+    light: LoadedRoundTrips | None = None
     visibility: Visibility | None = None
     small_state: PortfolioState | None = None
     books_check: str = "not run"
@@ -797,6 +801,10 @@ def measure_small_group(
         phase(f"(b) {args.round_trips:,} state round trips at {LOADED_RATE:,} fills/s")
         results.loaded = round_trips_under_load(
             group, args.round_trips, LOADED_RATE, args.window, raw
+        )
+        phase(f"(b) {args.round_trips:,} state round trips at {LIGHT_RATE:,} fills/s")
+        results.light = round_trips_under_load(
+            group, args.round_trips, LIGHT_RATE, args.window, raw
         )
         phase(f"(c) fill-to-visible at {LATENCY_RATE:,} fills/s for {args.latency_seconds:g} s")
         results.visibility = fill_to_visible(group, LATENCY_RATE, args.latency_seconds, args.window)
@@ -1003,6 +1011,21 @@ def report(results: Results) -> str:
             "    p50 alternated with a raw echo, same load",
             results.loaded.raw_alternated,
             results.loaded.state_alternated,
+        )
+    if results.light:
+        light = results.light
+        p50, p99 = statistics.median(light.samples), percentile(light.samples, 99)
+        row(
+            f"    p50 / p99 at {LIGHT_RATE:,} fills/s",
+            f"{p50:,.0f} / {p99:,.0f} µs",
+            "",
+            None,
+            f"{p50 / raw_p50:.2f}× raw p50; sender reached {light.achieved_rate:,.0f}/s",
+        )
+        alternated_row(
+            f"    p50 alternated with a raw echo, {LIGHT_RATE:,} fills/s",
+            light.raw_alternated,
+            light.state_alternated,
         )
     if results.pinned_note:
         row("(b) pinned", results.pinned_note)
