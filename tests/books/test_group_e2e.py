@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import yaml
 
-from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids
+from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids, run_runner
 
 
 def group_config(tmp_path, **changes):
@@ -29,14 +29,7 @@ def group_config(tmp_path, **changes):
 
 
 def status(path) -> dict:
-    result = subprocess.run(
-        [sys.executable, str(RUNNER), "--config", str(path), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
-    return json.loads(result.stdout)
+    return json.loads(run_runner(path, "status", "--json", timeout=30).stdout)
 
 
 def admin(url: str, what: str, body: dict) -> dict:

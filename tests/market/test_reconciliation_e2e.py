@@ -22,7 +22,7 @@ from tests.books.test_group_e2e import (
     status,
     wait_portfolio,
 )
-from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids
+from tests.support.group import ROOT, RunningGroup, group_pids, run_runner
 
 RUN_SECONDS = 0.3
 
@@ -132,13 +132,7 @@ def test_outside_trade_deposit_withdrawal_and_drift_through_reconciliation(quiet
     assert state["reconciliation"]["adjustments"] == 0
 
     # status, as a person reads it, shows the case
-    shown = subprocess.run(
-        [sys.executable, str(RUNNER), "--config", str(path), "status"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    ).stdout
+    shown = run_runner(path, "status", timeout=30).stdout
     assert "DISCREPANCY ETH" in shown and "reconciliation: last success" in shown
 
 

@@ -130,13 +130,7 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
             lambda: Decimal(status(path).get("equity") or 0) == Decimal(100000),
             timeout=30,
         )
-        shown = subprocess.run(
-            [sys.executable, str(RUNNER), "--config", str(path), "status"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=ROOT,
-        )
+        shown = run_runner(path, "status", timeout=30)
         assert shown.returncode == 0, shown.stderr
         text = shown.stdout
         assert "equity 100,000.00 USD" in text
@@ -157,13 +151,7 @@ def test_status_prints_the_group_as_readable_tables(tmp_path):
         # the report, from what the running group recorded
         wait_for(lambda: status(path)["drawdown"].get("marks", 0) >= 1, timeout=30)
         out = tmp_path / "report"
-        made = subprocess.run(
-            [sys.executable, str(RUNNER), "--config", str(path), "report", "--out", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        made = run_runner(path, "report", "--out", str(out), timeout=60)
         assert made.returncode == 0, made.stderr
         assert_a_picture((out / "report.png").read_bytes())
         page = (out / "report.html").read_text()
