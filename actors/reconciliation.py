@@ -120,13 +120,14 @@ class AccountRead:
     `balances` are the trading balances (normalized assets) as of the ledger entry
     `ledger_head_ns` (None: the ledger is empty); `staking` the variants' balances by
     Kraken's name. `fills` and `transfers` are what the ledger since the cursor holds up to
-    that entry, oldest first.
+    that entry, oldest first; `reflected` names their trade txids and every ledger id read.
     """
 
     balances: dict[str, Decimal]
     staking: dict[str, Decimal]
     fills: tuple[ExecutionReport, ...]
     transfers: tuple[Transfer, ...]
+    reflected: frozenset[str]
     ledger_head_ns: int | None
     read_ns: int
 
@@ -241,6 +242,7 @@ class AccountReader:
             staking=side.staking,
             fills=tuple(fills),
             transfers=tuple(transfers),
+            reflected=frozenset(legs) | frozenset(e.ledger_id for e in entries),
             ledger_head_ns=head_ns,
             read_ns=now,
         )
@@ -469,7 +471,8 @@ class ReconciliationActor(JournalFollower):
             for asset in set(before) | set(after)
             if after.get(asset) != before.get(asset)
         }
-        self.moves.append(Move(seq=event.seq, ts_event=payload.ts_event, moved=moved))
+        key = getattr(payload, type(payload).delivery_key)
+        self.moves.append(Move(seq=event.seq, ts_event=payload.ts_event, moved=moved, key=key))
         return {}
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
@@ -568,7 +571,7 @@ class ReconciliationActor(JournalFollower):
         now_ns = self.clock()
         while self.moves and now_ns - self.moves[0].ts_event > self.grace_ns:
             self.moves.popleft()  # oldest first by seq; a later one past grace is skipped below
-        left_out = in_flight(self.moves, read.ledger_head_ns, now_ns, self.grace_ns)
+        left_out = in_flight(self.moves, read.ledger_head_ns, now_ns, self.grace_ns, read.reflected)
         if left_out:
             self.log.debug(
                 "{} fills and transfers after the exchange's ledger point {} are left out",

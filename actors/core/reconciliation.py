@@ -95,28 +95,37 @@ def exchange_as_of(
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """What one journaled fill or transfer moved in the books, per asset (signed), and its
-    exchange time (`ts_event`: a fill's trade time, a transfer's ledger time)."""
+    """What one journaled fill or transfer moved in the books, per asset (signed), its
+    exchange time (`ts_event`: a fill's trade time, a transfer's ledger time) and its id
+    (`key`: the trade txid or ledger id)."""
 
     seq: int
     ts_event: int
     moved: Mapping[str, Decimal]
+    key: str = ""
 
 
 def in_flight(
-    moves: Iterable[Move], point_ns: int | None, now_ns: int, grace_ns: int
+    moves: Iterable[Move],
+    point_ns: int | None,
+    now_ns: int,
+    grace_ns: int,
+    read: frozenset[str] = frozenset(),
 ) -> list[Move]:
     """The moves the exchange's side as of ledger point `point_ns` does not include yet.
 
     A move is on the exchange iff its `ts_event` <= `point_ns` (None: the ledger is empty,
-    nothing is on it). One after the point is left out of the books while its `ts_event` is
-    within `grace_ns` of `now_ns`; past that it counts, so a fill the exchange never shows
-    is a difference. Adjustments are never moves here: they set the books to the exchange.
+    nothing is on it) or its `key` is among the trade txids and ledger ids `read` up to that
+    point (a trade whose ledger legs carry an earlier time than the trade). One not on the
+    exchange is left out of the books while its `ts_event` is within `grace_ns` of
+    `now_ns`; past that it counts, so a fill the exchange never shows is a difference.
+    Adjustments are never moves here: they set the books to the exchange.
     """
     return [
         move
         for move in moves
         if (point_ns is None or move.ts_event > point_ns)
+        and move.key not in read
         and abs(now_ns - move.ts_event) <= grace_ns
     ]
 

@@ -193,6 +193,10 @@ def test_only_moves_after_the_ledger_point_and_within_the_grace_are_left_out():
     assert in_flight(moves, point_ns=150, now_ns=250, grace_ns=grace) == moves[3:]
     # an empty ledger includes nothing: every recent move is in flight
     assert in_flight(moves, point_ns=None, now_ns=200, grace_ns=grace) == moves[1:]
+    # a trade the run read in the ledger is on the exchange, whatever its trade time says
+    late_legs = Move(seq=5, ts_event=160, moved={"XBT": Decimal(1)}, key="TLATE")
+    assert in_flight([late_legs], point_ns=150, now_ns=200, grace_ns=grace) == [late_legs]
+    assert in_flight([late_legs], 150, 200, grace, read=frozenset({"TLATE"})) == []
     books = {"USD": Decimal(900), "XBT": Decimal(10)}
     left_out = in_flight(moves, point_ns=150, now_ns=200, grace_ns=grace)
     assert books_as_of(books, (m.moved for m in left_out)) == {
