@@ -3,13 +3,14 @@
 On start and every `reconciliation.interval_seconds` a run:
 
 1. reads, in its own thread (`AccountReader`), the exchange's ledger since the last entry it
-   knows (paged), its balances (BalanceEx), and the ledger again: the balances are taken as
-   of the last ledger entry only when no entry arrived in between (else it reads again), so
-   both sides are compared at one point of the exchange's history. Trades of those ledger
-   entries come from TradesHistory (paged), joined with their ledger legs for the fee's
-   currency, as the execution actor does. Any error (Kraken's, a timeout, a rate limit, an
-   HTTP 5xx, a page missing) fails the whole read: nothing is handed over, nothing changes;
-   the next run comes after a doubling pause;
+   knows (paged), its balances (BalanceEx), and the ledger again. The point of comparison is
+   the newest ledger entry seen (`H2`); each asset's balance as of it is the `balance` of
+   its last entry in the second read, else the balance read (it did not move in between),
+   so a run reaches a verdict however busy the account is. Trades of those ledger entries
+   come from TradesHistory (paged), joined with their ledger legs for the fee's currency,
+   as the execution actor does. Any error (Kraken's, a timeout, a rate limit, an HTTP 5xx,
+   a page missing) fails the whole read: nothing is handed over, nothing changes; the next
+   run comes after a doubling pause;
 2. journals what the exchange has and the journal may lack: every trade as a fill
    (`exec_id` = trade txid) and every other movement of a trading balance (deposits,
    withdrawals, staking moves) as a transfer (`transfer_id` = ledger id). The journal drops
@@ -17,10 +18,12 @@ On start and every `reconciliation.interval_seconds` a run:
    recovered fill;
 3. once its own fold of the journal (it follows the journal like the other folds) has
    applied all of that, compares per asset the exchange's balances with the books as of the
-   same point (`actors.core.reconciliation`): a fill the books have that the exchange's
-   ledger did not show yet is left out (for at most `fill_grace_seconds`), so a fill in
-   flight is no false alarm. A difference beyond the thresholds, seen unchanged in
-   `confirm_runs` runs in a row, is a discrepancy;
+   same point (`actors.core.reconciliation`): a fill or transfer whose exchange time is
+   after `H2` is left out (while within `fill_grace_seconds` of now), so a fill in flight
+   is no false alarm. What is left out follows from the journal alone (each event's
+   `ts_event`), so a fold restored from a snapshot and replayed after a restart compares
+   the same way. A difference beyond the thresholds, seen unchanged in `confirm_runs` runs
+   in a row, is a discrepancy;
 4. with `auto_update`, journals a `BalanceAdjusted` (asset, before, after, reason) for each
    discrepancy, so the books change only through the log; without it, reports.
 
@@ -36,7 +39,7 @@ import os
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,9 +54,12 @@ from actors.core.conversion import PriceBook, PriceError
 from actors.core.reconciliation import (
     Confirmations,
     Difference,
+    Move,
     Thresholds,
     books_as_of,
     compare,
+    exchange_as_of,
+    in_flight,
     transfer_of,
 )
 from actors.drawdown import with_quotes
@@ -71,7 +77,7 @@ from actors.runtime.actor import (
 from kraken.client import KrakenClient, RetryPolicy
 from kraken.credentials import CredentialsError, require_credentials
 from kraken.errors import KrakenError
-from kraken.models import LedgerEntry, Trade
+from kraken.models import AssetBalanceEx, LedgerEntry, Trade
 from kraken.nonce import NonceSource
 from messages import (
     Acknowledgement,
@@ -94,9 +100,8 @@ from messages.base import Message
 NS_PER_SECOND = 1_000_000_000
 CURSOR_OVERLAP_NS = 5 * NS_PER_SECOND
 """Each read starts this much before the newest ledger entry known (the journal dedups)."""
-QUIET_READ_ATTEMPTS = 3
-"""Reads of the ledger around the balances before a run gives up as 'the account is busy'."""
-SEEN_IDS_KEPT = 200_000
+MOVES_KEPT = 100_000
+"""Recent fills and transfers remembered with their exchange time, at most (oldest dropped)."""
 RUN_TIMEOUT_SECONDS = 60.0
 """A run whose journal writes or fold are not done by then fails (they continue anyway)."""
 
@@ -113,9 +118,9 @@ class AccountRead:
     """One consistent read of the exchange account (see the module docstring).
 
     `balances` are the trading balances (normalized assets) as of the ledger entry
-    `ledger_head_ns`; `staking` the variants' balances by Kraken's name. `fills` and
-    `transfers` are what the ledger since the cursor holds, oldest first; `reflected` names
-    every trade txid and ledger id that the balances include (read this run).
+    `ledger_head_ns` (None: the ledger is empty); `staking` the variants' balances by
+    Kraken's name. `fills` and `transfers` are what the ledger since the cursor holds up to
+    that entry, oldest first; `reflected` names their trade txids and every ledger id read.
     """
 
     balances: dict[str, Decimal]
@@ -202,20 +207,25 @@ class AccountReader:
     def read(self, since_ns: int | None) -> AccountRead:
         """One consistent read of the account; raises on any failure."""
         start = None if since_ns is None else max(0, since_ns - CURSOR_OVERLAP_NS)
-        for _ in range(QUIET_READ_ATTEMPTS):
-            entries = self._client.ledgers(start=start)
-            head_ns = max((e.time_ns for e in entries), default=since_ns)
-            balances = self._client.balance_ex()
-            after = self._client.ledgers(start=head_ns) if head_ns is not None else ()
-            if not after:
-                return self._assemble(entries, balances, head_ns)
-        raise ValueError(f"the account kept moving over {QUIET_READ_ATTEMPTS} reads; next run")
+        first = _oldest_first(self._client.ledgers(start=start))
+        balances = self._client.balance_ex()
+        head_ns = max((e.time_ns for e in first), default=since_ns)
+        # From just before the first read's newest entry: an entry booked at that same time
+        # after the first read is still found (the ids tell which are new).
+        again = self._client.ledgers(start=None if head_ns is None else max(0, head_ns - 1))
+        known = {e.ledger_id for e in first}
+        later = [e for e in _oldest_first(again) if e.ledger_id not in known]
+        return self._assemble([*first, *later], balances, later, since_ns)
 
     def _assemble(
-        self, entries: Iterable[LedgerEntry], balances: Iterable[Any], head_ns: int | None
+        self,
+        entries: list[LedgerEntry],
+        balances: Iterable[AssetBalanceEx],
+        later: list[LedgerEntry],
+        since_ns: int | None,
     ) -> AccountRead:
         now = self._clock()
-        entries = sorted(entries, key=lambda e: (e.time_ns, e.ledger_id))
+        head_ns = max((e.time_ns for e in entries), default=since_ns)
         legs: dict[str, list[LedgerEntry]] = {}
         transfers = []
         for entry in entries:
@@ -226,20 +236,13 @@ class AccountReader:
                 if transfer is not None:
                     transfers.append(transfer)
         fills = self._fills(legs, now)
-        trading: dict[str, Decimal] = {}
-        staking: dict[str, Decimal] = {}
-        for line in balances:
-            if line.is_variant:
-                staking[line.raw_asset] = line.balance
-            else:
-                trading[line.asset] = trading.get(line.asset, Decimal(0)) + line.balance
-        reflected = frozenset(legs) | frozenset(e.ledger_id for e in entries)
+        side = exchange_as_of(balances, later)
         return AccountRead(
-            balances=trading,
-            staking=staking,
+            balances=side.trading,
+            staking=side.staking,
             fills=tuple(fills),
             transfers=tuple(transfers),
-            reflected=reflected,
+            reflected=frozenset(legs) | frozenset(e.ledger_id for e in entries),
             ledger_head_ns=head_ns,
             read_ns=now,
         )
@@ -274,6 +277,13 @@ class AccountReader:
             ticker = self._client.ticker(symbol)[symbol]
             rates[quote] = ticker.mid
         return rates
+
+
+def _oldest_first(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    """Ledger entries (Kraken lists them newest first) by time, oldest first; entries of one
+    time stay in the order they were booked. Repeats (pages shifted by new entries) go."""
+    unique = {e.ledger_id: e for e in reversed(tuple(entries))}
+    return sorted(unique.values(), key=lambda e: e.time_ns)
 
 
 def _fill(
@@ -348,8 +358,8 @@ class ReconciliationActor(JournalFollower):
         )
         self.confirmations = Confirmations(settings.confirm_runs)
         self.prices = PriceBook()
-        self.beyond: OrderedDict[str, tuple[float, dict[str, Decimal]]] = OrderedDict()
-        self.seen: OrderedDict[str, None] = OrderedDict()
+        self.grace_ns = int(settings.fill_grace_seconds * NS_PER_SECOND)
+        self.moves: deque[Move] = deque(maxlen=MOVES_KEPT)
         self.run: _Run | None = None
         self.reading = False
         self.runs = 0
@@ -444,13 +454,14 @@ class ReconciliationActor(JournalFollower):
         return held
 
     def fold(self, event: SequencedEvent) -> dict[str, Any]:
+        """Fold the event; a recent fill or transfer is also remembered as a `Move` with its
+        exchange time, so a comparison can leave out what the exchange does not show yet."""
         payload = event.event
-        key = getattr(payload, type(payload).delivery_key, None)
         moves = isinstance(payload, Transfer) or (
             isinstance(payload, ExecutionReport) and payload.last_qty > 0
         )
-        if not moves or key in self.seen:
-            self.ledger.apply(event.seq, payload)
+        if not moves or abs(self.clock() - payload.ts_event) > self.grace_ns:
+            self.ledger.apply(event.seq, payload)  # never left out: no need to remember
             return {}
         before = self.books()
         self.ledger.apply(event.seq, payload)
@@ -460,7 +471,8 @@ class ReconciliationActor(JournalFollower):
             for asset in set(before) | set(after)
             if after.get(asset) != before.get(asset)
         }
-        self.beyond[key] = (time.monotonic(), moved)
+        key = getattr(payload, type(payload).delivery_key)
+        self.moves.append(Move(seq=event.seq, ts_event=payload.ts_event, moved=moved, key=key))
         return {}
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
@@ -515,12 +527,6 @@ class ReconciliationActor(JournalFollower):
         self.reading = False
         run = _Run(number=self.runs, read=read, target_seq=self.seq)
         self.run = run
-        for key in read.reflected:
-            self.seen[key] = None
-            self.seen.move_to_end(key)
-            self.beyond.pop(key, None)
-        while len(self.seen) > SEEN_IDS_KEPT:
-            self.seen.popitem(last=False)
         for event in (*read.fills, *read.transfers):
             key = getattr(event, type(event).delivery_key)
             run.waiting.add(key)
@@ -562,14 +568,18 @@ class ReconciliationActor(JournalFollower):
     def _compare(self, run: _Run) -> None:
         self.run = None
         read = run.read
-        grace = self.settings.fill_grace_seconds
-        now = time.monotonic()
-        for key in [k for k, (at, _) in self.beyond.items() if now - at > grace]:
-            self.log.warning("{} is in the books, but not on the exchange after {} s", key, grace)
-            del self.beyond[key]
-        books = books_as_of(self.books(), (moved for _, moved in self.beyond.values()))
-        found = compare(books, read.balances, self.thresholds, self._value_of, self.context)
         now_ns = self.clock()
+        while self.moves and now_ns - self.moves[0].ts_event > self.grace_ns:
+            self.moves.popleft()  # oldest first by seq; a later one past grace is skipped below
+        left_out = in_flight(self.moves, read.ledger_head_ns, now_ns, self.grace_ns, read.reflected)
+        if left_out:
+            self.log.debug(
+                "{} fills and transfers after the exchange's ledger point {} are left out",
+                len(left_out),
+                read.ledger_head_ns,
+            )
+        books = books_as_of(self.books(), (move.moved for move in left_out))
+        found = compare(books, read.balances, self.thresholds, self._value_of, self.context)
         confirmed = self.confirmations.observe(found, now_ns)
         adjustments = 0
         if self.settings.auto_update:

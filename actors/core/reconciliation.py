@@ -1,10 +1,15 @@
 """Reconciliation: where the books and the exchange disagree. Pure: no clock, no I/O.
 
-The exchange's side is its balance per asset at one point of its ledger (the last ledger
-entry read before and after the balances, unchanged in between). The books' side is the
-books with every trade and transfer of the ledger up to that point applied, and without what
-the books hold beyond it: a fill the books have already but the exchange's ledger did not
-show yet (`books_as_of` takes those out), so a fill in flight is never a false alarm.
+Both sides are taken as of one point of the exchange's ledger, its newest entry read (`H2`),
+so a verdict needs no quiet account. The exchange's side (`exchange_as_of`): a run reads the
+ledger, then the balances, then the ledger again; an asset with an entry in that second read
+has the `balance` of its last such entry, any other asset the balance read (it did not move
+between the two ledger reads, so that was its balance at `H2`). The books' side
+(`in_flight`, `books_as_of`): the books without the moves the exchange does not include yet,
+the fills and transfers whose exchange time (`ts_event`) is after `H2`, left out only while
+within the grace of now (a fill that never reaches the exchange shows as a difference then).
+Both are functions of what was read and of the journal: a fold replayed after a restart
+gives the same answer.
 
 An asset differs when |exchange − books| exceeds its threshold in its own units and, when it
 can be valued, its value exceeds the threshold in the valuation currency. A difference is a
@@ -19,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kraken.models import LedgerEntry
+from kraken.models import AssetBalanceEx, LedgerEntry
 from messages import Transfer
 
 ZERO = Decimal(0)
@@ -51,6 +56,78 @@ class Difference:
     exchange: Decimal
     difference: Decimal
     value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSide:
+    """The exchange's balances as of one ledger point: `trading` per normalized asset (what
+    the books are compared with), `staking` per variant by Kraken's name (reported apart)."""
+
+    trading: dict[str, Decimal]
+    staking: dict[str, Decimal]
+
+
+def exchange_as_of(
+    balances: Iterable[AssetBalanceEx], later: Iterable[LedgerEntry]
+) -> ExchangeSide:
+    """The balances as of the newest ledger entry of a read (see the module docstring).
+
+    `balances` were read after the first ledger read; `later` are the entries the second
+    ledger read found that the first did not, oldest first (on equal times, in the order
+    they were booked). Each of Kraken's assets (`raw_asset`) takes the `balance` of its last
+    entry in `later`, else its line in `balances`; trading assets are then summed by
+    normalized name, variants (`XBT.M`, `DOT.S`) kept apart.
+    """
+    held: dict[str, tuple[str, bool, Decimal]] = {}
+    for line in balances:
+        held[line.raw_asset] = (line.asset, line.is_variant, line.balance)
+    for entry in later:
+        held[entry.raw_asset] = (entry.asset, entry.is_variant, entry.balance)
+    trading: dict[str, Decimal] = {}
+    staking: dict[str, Decimal] = {}
+    for raw_asset, (asset, is_variant, balance) in held.items():
+        if is_variant:
+            staking[raw_asset] = balance
+        else:
+            trading[asset] = trading.get(asset, ZERO) + balance
+    return ExchangeSide(trading=trading, staking=staking)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What one journaled fill or transfer moved in the books, per asset (signed), its
+    exchange time (`ts_event`: a fill's trade time, a transfer's ledger time) and its id
+    (`key`: the trade txid or ledger id)."""
+
+    seq: int
+    ts_event: int
+    moved: Mapping[str, Decimal]
+    key: str = ""
+
+
+def in_flight(
+    moves: Iterable[Move],
+    point_ns: int | None,
+    now_ns: int,
+    grace_ns: int,
+    read: frozenset[str] = frozenset(),
+) -> list[Move]:
+    """The moves the exchange's side as of ledger point `point_ns` does not include yet.
+
+    A move is on the exchange iff its `ts_event` <= `point_ns` (None: the ledger is empty,
+    nothing is on it) or its `key` is among the trade txids and ledger ids `read` up to that
+    point (a trade whose ledger legs carry an earlier time than the trade). One not on the
+    exchange is left out of the books while its `ts_event` is within `grace_ns` of
+    `now_ns`; past that it counts, so a fill the exchange never shows is a difference.
+    Adjustments are never moves here: they set the books to the exchange.
+    """
+    return [
+        move
+        for move in moves
+        if (point_ns is None or move.ts_event > point_ns)
+        and move.key not in read
+        and abs(now_ns - move.ts_event) <= grace_ns
+    ]
 
 
 def books_as_of(

@@ -7,6 +7,8 @@ the exchange reaches them through reconciliation alone.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -228,3 +230,81 @@ def test_hard_trading_while_reconciling_every_second_raises_no_false_alarm(tmp_p
     finally:
         assert group.stop() == 0
     assert group_pids(str(path)) == []
+
+
+def _adjustments_in(journal) -> list[str]:
+    replayed = subprocess.run(
+        [sys.executable, "-c", _DUMP_ADJUSTMENTS, str(journal)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    return replayed.stdout.splitlines()
+
+
+def test_a_killed_reconcile_process_under_nonstop_trading_finds_no_false_difference(tmp_path):
+    """Orders every 0.3 s, a run every 2 s with auto_update: runs keep reaching a verdict
+    while the account trades, and after a SIGKILL of the reconcile process the restarted
+    one (its fold replayed from the journal) finds nothing to correct."""
+    path = recon_config(
+        tmp_path,
+        auto_update=True,
+        with_execution=True,
+        execution={"order_interval_seconds": 0.3, "poll_interval_seconds": 0.2},
+    )
+    config = yaml.safe_load(path.read_text())
+    config["reconciliation"]["interval_seconds"] = 2
+    config["exchange"]["paper"]["volatility_bps"] = 20  # prices cross resting orders often
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    group = RunningGroup(path)
+    try:
+        group.wait_ready()
+        first = wait_portfolio(path, lambda s: s["reconciliation"].get("last_success") is not None)
+
+        # while orders flow, every run reaches a verdict: no failure, nothing differs. Each
+        # call to the exchange takes a while, as live Kraken's do, so fills land between the
+        # reads of one run.
+        url = group.ready["exchange"]
+        admin(url, "fault", {"kind": "latency", "rate": "1", "seconds": "60", "latency_ms": 100})
+        successes = set()
+        deadline = time.monotonic() + 30
+        state = first
+        while len(successes) < 4 or state["seq"] < first["seq"] + 30:
+            assert time.monotonic() < deadline, f"runs did not keep succeeding: {state}"
+            state = status(path)
+            recon_state = state["reconciliation"]
+            assert recon_state["consecutive_failures"] == 0, recon_state
+            assert recon_state["open_discrepancies"] == [], recon_state
+            assert recon_state["adjustments"] == 0, recon_state
+            successes.add(recon_state["last_success"])
+            time.sleep(0.2)  # poll interval, bounded by the deadline
+
+        admin(url, "fault/clear", {})
+
+        # SIGKILL the reconcile process: its fold restarts from a snapshot and replays
+        killed = state["processes"]["reconcile"]["pid"]
+        os.kill(killed, signal.SIGKILL)
+
+        def back(s):
+            shown = s["processes"].get("reconcile", {})
+            return shown.get("pid") not in (None, killed) and shown.get("ready")
+
+        state = wait_portfolio(path, back)
+        successes = set()
+        deadline = time.monotonic() + 30
+        while len(successes) < 3:
+            assert time.monotonic() < deadline, f"the restarted process did not reconcile: {state}"
+            state = status(path)
+            recon_state = state["reconciliation"]
+            assert recon_state["open_discrepancies"] == [], recon_state
+            assert recon_state["adjustments"] == 0, recon_state
+            assert recon_state["consecutive_failures"] == 0, recon_state
+            if recon_state["last_success"] is not None:
+                successes.add(recon_state["last_success"])
+            time.sleep(0.2)  # poll interval, bounded by the deadline
+    finally:
+        assert group.stop() == 0
+    assert group_pids(str(path)) == []
+    assert _adjustments_in(tmp_path / "run" / "journal.sqlite") == []

@@ -714,3 +714,42 @@ def test_relative_expiry_and_unknown_order_queries(kraken):
     assert kraken.query_private("TradesHistory", {"start": "TNOPE"}, timeout=CALL_TIMEOUT) == {
         "error": ["EGeneral:Invalid arguments:start"]
     }
+
+
+def test_every_ledger_entry_carries_the_running_balance_of_its_asset(server, kraken):
+    """`balance` is the asset's balance after the entry (what reconciliation takes as the
+    exchange's balance as of it), across trades, fees in base, deposits, withdrawals and a
+    silent drift (the next entry goes on from the drifted balance)."""
+    private(
+        kraken,
+        "AddOrder",
+        {"pair": "ETHUSD", "type": "buy", "ordertype": "market", "volume": "1", "oflags": "fcib"},
+    )
+    private(
+        kraken,
+        "AddOrder",
+        {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "0.1"},
+    )
+    admin(server, "/admin/deposit", {"asset": "XBT", "amount": "0.5"})
+    admin(server, "/admin/balance", {"asset": "ETH", "balance": "0.9"})
+    private(
+        kraken,
+        "AddOrder",
+        {"pair": "ETHUSD", "type": "sell", "ordertype": "market", "volume": "0.4"},
+    )
+    admin(server, "/admin/withdraw", {"asset": "USD", "amount": "100"})
+
+    # Ledgers lists newest first; oldest first, entries of one time in the order booked
+    newest_first = list(private(kraken, "Ledgers")["ledger"].values())
+    entries = sorted(reversed(newest_first), key=lambda e: e["time"])
+    running: dict[str, Decimal] = {}  # the opening balance is a deposit entry too
+    for entry in entries:
+        asset = entry["asset"]
+        if asset == "XETH" and entry["type"] == "trade" and Decimal(entry["amount"]) < 0:
+            running[asset] = Decimal("0.9")  # the drift, which left no entry
+        running[asset] = (
+            running.get(asset, Decimal(0)) + Decimal(entry["amount"]) - Decimal(entry["fee"])
+        )
+        assert Decimal(entry["balance"]) == running[asset], entry
+    balances = {k: Decimal(v["balance"]) for k, v in private(kraken, "BalanceEx").items()}
+    assert {a: v for a, v in balances.items() if a in running} == running
