@@ -199,6 +199,8 @@ class Runner:
     def start(self) -> float:
         """Start it and wait for its ready line; the seconds that took. ChaosError if none."""
         started = time.monotonic()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()  # the previous runner.py's, ended by now
         with self.stderr_path.open("a") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(RUNNER), "--config", str(self.config_path), "--no-view"],
