@@ -62,6 +62,7 @@ class SupervisorSettings:
     stop_timeout_seconds: float = 10.0
     restart_backoff_initial_seconds: float = 0.5
     restart_backoff_max_seconds: float = 10.0
+    restart_backoff_reset_seconds: float = 60.0
     max_restarts: int = 5
     restart_window_seconds: float = 60.0
 
@@ -266,6 +267,19 @@ def _check_endpoint(name: str, address: str, transport: TransportSettings) -> No
             )
 
 
+def _check_supervisor(settings: SupervisorSettings) -> None:
+    for key in (
+        "ready_timeout_seconds",
+        "stop_timeout_seconds",
+        "restart_backoff_initial_seconds",
+        "restart_backoff_max_seconds",
+        "restart_backoff_reset_seconds",
+        "restart_window_seconds",
+    ):
+        if not getattr(settings, key) > 0:
+            raise ConfigError(f"supervisor.{key}", f"must be > 0, got {getattr(settings, key)}")
+
+
 def _check_drawdown(config: ServiceConfig) -> None:
     settings = config.drawdown
     if not 0 <= settings.daily_reset_hour <= 23:
@@ -348,6 +362,7 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
     reconciliation = replace(
         config.reconciliation, state_file=resolve(config.reconciliation.state_file)
     )
+    _check_supervisor(config.supervisor)
     _check_drawdown(config)
     endpoints = {
         name: address.replace("{run_dir}", str(run_dir))
