@@ -44,6 +44,8 @@ class ChildSpec:
     quiet: bool = False
     """Send the child's stderr nowhere (its log file has everything): the live view owns the
     terminal."""
+    pass_fds: tuple[int, ...] = ()
+    """Descriptors the child keeps open (the run directory's lock)."""
 
 
 class RestartBackoff:
@@ -115,6 +117,7 @@ class _Child:
             stdin=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL if self.spec.quiet else None,
             env=env,
+            pass_fds=self.spec.pass_fds,
         )
         self.backoff.started()
         logger.info("started process {} (pid {})", self.spec.name, self.process.pid)
