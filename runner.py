@@ -9,7 +9,8 @@
     python runner.py paper-exchange [--port N]              the paper exchange alone
 
 Every command takes --config (default: config.yaml beside this file). One group runs per run
-directory: the runner holds a lock on it (`run/runner.lock`, with its pid) for the group's life.
+directory: the runner holds a lock on it (`run/runner.lock`, with its pid) for the group's life,
+and the run directory and every file in it are private to the user (0700 / 0600).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+PRIVATE_UMASK = 0o077
+"""Everything the runner and its processes create is the user's only: 0700 / 0600."""
 RUN_LOCK_NAME = "runner.lock"
 _LOCK_POLL_SECONDS = 0.05
 _LOCK_GRACE_SECONDS = 5.0
@@ -468,6 +471,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; returns the exit code."""
+    os.umask(PRIVATE_UMASK)  # inherited by every process the runner starts
     args = _parser().parse_args(argv)
     config_path = (args.config or RUNNER.parent / "config.yaml").resolve()
     try:

@@ -1,11 +1,12 @@
 """The run directory through the real processes: one group per run directory, one paper
-exchange per state file, and a clean start after a crash."""
+exchange per state file, private files whatever the umask, and a clean start after a crash."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ from tests.support.group import (
     group_pids,
     one_error_line,
     run_runner,
+    wait_for,
     write_config,
 )
 
@@ -119,4 +121,63 @@ def test_the_paper_exchange_alone_holds_its_state_file(tmp_path):
     group.wait_ready()
     assert group.process.wait(timeout=30) == 0
     group.stop()
+    assert group_pids(str(path)) == []
+
+
+def assert_private(run_dir) -> list[str]:
+    """Every entry under `run_dir` is the owner's only; returns their relative names."""
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    names, wrong = [], []
+    for entry in sorted(run_dir.rglob("*")):
+        try:
+            mode = entry.lstat().st_mode
+        except FileNotFoundError:
+            continue  # a temporary file renamed meanwhile
+        name = str(entry.relative_to(run_dir))
+        names.append(name)
+        if stat.S_ISDIR(mode):
+            expected = stat.S_IMODE(mode) == 0o700
+        elif stat.S_ISSOCK(mode):
+            expected = stat.S_IMODE(mode) & 0o077 == 0  # no access for group or others
+        else:
+            expected = stat.S_IMODE(mode) == 0o600
+        if not expected:
+            wrong.append(f"{name} {oct(stat.S_IMODE(mode))}")
+    assert not wrong, wrong
+    return names
+
+
+def test_the_run_dir_and_every_file_in_it_are_private_under_umask_000(tmp_path):
+    path = group_config(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o777)
+    os.chmod(run_dir, 0o777)  # a run directory left open from before
+    previous = os.umask(0)
+    try:
+        group = RunningGroup(path, "--no-view")
+    finally:
+        os.umask(previous)
+    try:
+        group.wait_ready(timeout=60)
+        wait_for(lambda: (run_dir / "state" / "reconciliation.json").exists(), timeout=60)
+        names = assert_private(run_dir)
+        for expected in (
+            "runner.lock",
+            "journal-ingest.sock",
+            "journal.sqlite",
+            "journal.sqlite-wal",
+            "journal.sqlite-shm",
+            "paper-exchange.sqlite",
+            "paper-exchange.sqlite-wal",
+            "paper-exchange.sqlite.lock",
+            "logs/runner.log",
+            "logs/journal.log",
+            "state/drawdown.sqlite",
+            "state/reconciliation.json",
+            "control/journal.sock",
+        ):
+            assert expected in names, expected
+    finally:
+        assert group.stop() == 0
+    assert_private(run_dir)
     assert group_pids(str(path)) == []
