@@ -8,7 +8,9 @@
     python runner.py report [--out DIR]                     equity curve, drawdown, P&L
     python runner.py paper-exchange [--port N]              the paper exchange alone
 
-Every command takes --config (default: config.yaml beside this file).
+Every command takes --config (default: config.yaml beside this file). One group runs per run
+directory: the runner holds a lock on it (`run/runner.lock`, with its pid) for the group's life,
+and the run directory and every file in it are private to the user (0700 / 0600).
 """
 
 from __future__ import annotations
@@ -36,12 +38,77 @@ from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.logs import configure_logging
 from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
 from actors.views import portfolio_json, portfolio_text
+from kraken.pid_lock import LockHeld, PidLock
 from messages import GetProcessHealth, ProcessHealth
 
 RUNNER = Path(__file__).resolve()
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+PRIVATE_UMASK = 0o077
+"""Everything the runner and its processes create is the user's only: 0700 / 0600."""
+RUN_LOCK_NAME = "runner.lock"
+_LOCK_POLL_SECONDS = 0.05
+_LOCK_GRACE_SECONDS = 5.0
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be made private, or another group holds it."""
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run directory 0700, or make an existing one 0700."""
+    try:
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(run_dir, 0o700)
+    except OSError as exc:
+        raise RunDirError(
+            f"service.run_dir {run_dir}: cannot make it private (0700): {exc.strerror or exc}"
+        ) from None
+
+
+def _is_running(pid: int) -> bool:
+    """True while `pid` is a live process (a zombie is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def lock_run_dir(run_dir: Path, wait_seconds: float) -> PidLock:
+    """Hold the run directory's lock for one group; raise RunDirError if another has it.
+
+    A live runner holding it is refused at once. A lock whose runner is gone is still held by
+    that group's processes while they stop (they keep it until they exit, and exit when their
+    runner dies): it is waited for, up to `wait_seconds`.
+    """
+    path = run_dir / RUN_LOCK_NAME
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return PidLock.acquire(path)
+        except LockHeld as held:
+            if held.pid is not None and _is_running(held.pid):
+                raise RunDirError(
+                    f"service.run_dir {run_dir}: another group runs there (runner pid "
+                    f"{held.pid}); stop it, or give this group its own run_dir"
+                ) from None
+            if time.monotonic() > deadline:
+                raise RunDirError(
+                    f"service.run_dir {run_dir}: still locked by the processes of a group whose "
+                    f"runner (pid {held.pid}) is gone; they did not exit within {wait_seconds:g} s"
+                ) from None
+        except OSError as exc:
+            raise RunDirError(f"service.run_dir {run_dir}: cannot lock {path}: {exc}") from None
+        time.sleep(_LOCK_POLL_SECONDS)  # flock has no timed wait; bounded by `deadline`
 
 
 def _free_port() -> int:
@@ -96,7 +163,29 @@ def run_group(
     """Run the configured group until Ctrl-C / SIGTERM or `duration` seconds; exit code.
 
     With `view`, the terminal shows the live view instead of the logs (they stay in files).
+    Refused (one `error:` line, nothing started) while another group holds the run directory.
     """
+    try:
+        prepare_run_dir(config.run_dir)
+        run_lock = lock_run_dir(
+            config.run_dir, config.supervisor.stop_timeout_seconds + _LOCK_GRACE_SECONDS
+        )
+    except RunDirError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    try:
+        return _run_locked_group(config, config_path, duration, view, run_lock)
+    finally:
+        run_lock.release()
+
+
+def _run_locked_group(
+    config: ServiceConfig,
+    config_path: Path,
+    duration: float | None,
+    view: bool,
+    run_lock: PidLock,
+) -> int:
     configure_logging(
         process="runner",
         level=config.service.log_level,
@@ -105,7 +194,6 @@ def run_group(
         retention_files=config.service.log_retention_files,
         console=not view,
     )
-    config.run_dir.mkdir(parents=True, exist_ok=True)
     parent = ["--parent", str(os.getpid())]
     specs: list[ChildSpec] = []
     paper = config.exchange.mode == "paper"
@@ -121,6 +209,9 @@ def run_group(
         specs.append(ChildSpec(process, _child_argv(config_path, "host", process, *parent)))
     for spec in specs:
         spec.quiet = view
+        # Each process keeps the run directory locked until it exits, so that a group whose
+        # runner died is not joined by a new one while its processes are still stopping.
+        spec.pass_fds = (run_lock.fd,)
     supervisor = Supervisor(specs, config.supervisor)
     monitor: MonitorThread | None = None
     exporter: MetricsExporter | None = None
@@ -291,13 +382,28 @@ def replay_file(
     return EXIT_OK
 
 
-def serve_paper_exchange(config: ServiceConfig, port: int | None) -> int:
-    """Run the paper exchange alone; print one JSON line with its url, key and secret."""
+def serve_paper_exchange(config: ServiceConfig, port: int | None, standalone: bool = True) -> int:
+    """Run the paper exchange alone; print one JSON line with its url, key and secret.
+
+    Refused (one line) while another paper exchange has the state file open. Started by the
+    runner (not `standalone`), the JSON line alone says why: the runner reports it."""
     from kraken.paper.server import PaperExchangeServer
+    from kraken.paper.store import StateFileInUse
 
     settings = config.exchange.paper
     if port is not None:
         settings = replace(settings, port=port)
+
+    def refuse(message: str) -> int:
+        print(json.dumps({"error": message}), flush=True)
+        if standalone:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+    try:
+        prepare_run_dir(config.run_dir)
+    except RunDirError as exc:
+        return refuse(str(exc))
     configure_logging(
         process="paper-exchange",
         level=config.service.log_level,
@@ -308,14 +414,17 @@ def serve_paper_exchange(config: ServiceConfig, port: int | None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = PaperExchangeServer(settings)
+    try:
+        server = PaperExchangeServer(settings)
+    except StateFileInUse as exc:
+        return refuse(f"exchange.paper.state_file: {exc}")
     try:
         server.start()
     except OSError as exc:
-        message = f"paper exchange cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-        print(json.dumps({"error": message}), flush=True)
-        print(f"error: {message}", file=sys.stderr)
-        return EXIT_FAILED
+        server.stop()
+        return refuse(
+            f"paper exchange cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        )
     try:
         line = {"url": server.url, "key": server.key, "secret": server.secret}
         print(json.dumps(line), flush=True)
@@ -362,6 +471,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; returns the exit code."""
+    os.umask(PRIVATE_UMASK)  # inherited by every process the runner starts
     args = _parser().parse_args(argv)
     config_path = (args.config or RUNNER.parent / "config.yaml").resolve()
     try:
@@ -381,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.parent is not None and not follow_parent(args.parent):
             return EXIT_FAILED
-        return serve_paper_exchange(config, args.port)
+        return serve_paper_exchange(config, args.port, standalone=args.parent is None)
     if args.command == "status":
         return show_status(config, args.json)
     if args.command == "replay":

@@ -9,7 +9,6 @@ actor uses present, and a non-loopback TCP endpoint only with CURVE keys.
 from __future__ import annotations
 
 import decimal
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from actors.runtime.settings_loader import ConfigError, load_settings
-from kraken.paper.settings import PaperSettings
+from kraken.paper.settings import PaperSettings, is_loopback_host
 
 __all__ = ["ConfigError", "ServiceConfig", "load_config"]
 
@@ -62,6 +61,7 @@ class SupervisorSettings:
     stop_timeout_seconds: float = 10.0
     restart_backoff_initial_seconds: float = 0.5
     restart_backoff_max_seconds: float = 10.0
+    restart_backoff_reset_seconds: float = 60.0
     max_restarts: int = 5
     restart_window_seconds: float = 60.0
 
@@ -232,17 +232,6 @@ class ServiceConfig:
         return f"ipc://{self.run_dir / 'control' / (process + '.sock')}"
 
 
-def _is_loopback(address: str) -> bool:
-    parts = urlsplit(address)
-    host = parts.hostname or ""
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_endpoint(name: str, address: str, transport: TransportSettings) -> None:
     scheme = address.split("://", 1)[0] if "://" in address else ""
     if scheme not in ("ipc", "tcp", "inproc"):
@@ -256,14 +245,27 @@ def _check_endpoint(name: str, address: str, transport: TransportSettings) -> No
             port = parts.port
         except ValueError:
             port = None
-        if port is None:
+        if port is None or not parts.hostname:
             raise ConfigError(f"endpoints.{name}", f"tcp address needs host:port, got {address!r}")
-        if not _is_loopback(address) and transport.curve_secret_key_file is None:
+        if not is_loopback_host(parts.hostname) and transport.curve_secret_key_file is None:
             raise ConfigError(
                 f"endpoints.{name}",
                 f"{address} is not loopback: set transport.curve_secret_key_file and "
                 "transport.curve_public_keys_dir (CURVE) to expose it",
             )
+
+
+def _check_supervisor(settings: SupervisorSettings) -> None:
+    for key in (
+        "ready_timeout_seconds",
+        "stop_timeout_seconds",
+        "restart_backoff_initial_seconds",
+        "restart_backoff_max_seconds",
+        "restart_backoff_reset_seconds",
+        "restart_window_seconds",
+    ):
+        if not getattr(settings, key) > 0:
+            raise ConfigError(f"supervisor.{key}", f"must be > 0, got {getattr(settings, key)}")
 
 
 def _check_drawdown(config: ServiceConfig) -> None:
@@ -295,9 +297,11 @@ def _check_drawdown(config: ServiceConfig) -> None:
         raise ConfigError("view.refresh_seconds", "must be > 0")
     if not 0 <= config.metrics.port <= 65535:
         raise ConfigError("metrics.port", "must be 0..65535")
-    if config.metrics.enabled and not _is_loopback(f"tcp://{config.metrics.host}:1"):
+    if not is_loopback_host(config.metrics.host):
         raise ConfigError(
-            "metrics.host", f"{config.metrics.host} is not loopback; the metrics are not secured"
+            "metrics.host",
+            f"{config.metrics.host!r} is not a loopback address (127.0.0.0/8, ::1, localhost); "
+            "the metrics page has no authentication",
         )
     if config.prices.max_age_seconds <= 0:
         raise ConfigError("prices.max_age_seconds", "must be > 0")
@@ -348,6 +352,7 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
     reconciliation = replace(
         config.reconciliation, state_file=resolve(config.reconciliation.state_file)
     )
+    _check_supervisor(config.supervisor)
     _check_drawdown(config)
     endpoints = {
         name: address.replace("{run_dir}", str(run_dir))

@@ -198,7 +198,8 @@ class MetricsExporter:
         """Listen; the URL of the metrics page. Raises OSError naming nothing else."""
         self._server, _ = start_http_server(self.port, addr=self.host, registry=self.registry)
         self.port = self._server.server_port
-        return f"http://{self.host}:{self.port}/metrics"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
 
     def update(self, snapshot: GroupSnapshot) -> None:
         """Take a new snapshot (the monitor's listener)."""

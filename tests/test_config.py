@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from actors.config import DEFAULT_CONFIG_PATH, ConfigError, ServiceConfig, build_config, load_config
+from kraken.paper.settings import is_loopback_host
 
 FREE_FORM_SECTIONS = {"processes", "endpoints", "actor_classes", "pairs", "starting_balances"}
 
@@ -86,6 +87,21 @@ def test_every_setting_line_of_the_shipped_config_has_a_comment():
             "endpoints.portfolio.query",
         ),
         (lambda c: c["accounting"].update(cash_currencies=["EUR"]), "accounting.cash_currencies"),
+        (lambda c: c["metrics"].update(host="::"), "metrics.host"),
+        (lambda c: c["metrics"].update(host=""), "metrics.host"),
+        (lambda c: c["metrics"].update(host="0.0.0.0"), "metrics.host"),
+        (lambda c: c["metrics"].update(host="example.com"), "metrics.host"),
+        (lambda c: c["metrics"].update(host="::", enabled=False), "metrics.host"),
+        (lambda c: c["exchange"]["paper"].update(host="::"), "exchange.paper"),
+        (lambda c: c["exchange"]["paper"].update(host=""), "exchange.paper"),
+        (
+            lambda c: c["endpoints"].update({"portfolio.query": "tcp://:7001"}),
+            "endpoints.portfolio.query",
+        ),
+        (
+            lambda c: c["supervisor"].update(restart_backoff_reset_seconds=0),
+            "supervisor.restart_backoff_reset_seconds",
+        ),
     ],
 )
 def test_a_bad_setting_is_refused_naming_its_key(change, named):
@@ -103,6 +119,45 @@ def test_a_tcp_endpoint_beyond_loopback_needs_curve_keys():
     with pytest.raises(ConfigError, match="curve"):
         build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
     raw["endpoints"]["portfolio.query"] = "tcp://127.0.0.1:7001"
+    assert build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost"])
+def test_a_loopback_metrics_host_is_accepted(host):
+    raw = _raw()
+    raw["metrics"]["host"] = host
+    assert build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent).metrics.host == host
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.255.0.3", True),
+        ("::1", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("", False),
+        ("::", False),
+        ("0.0.0.0", False),
+        ("[::1]", False),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("*", False),
+    ],
+)
+def test_the_one_loopback_check(host, loopback):
+    assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize("host", ["[::]", "0.0.0.0", "10.1.2.3"])
+def test_a_tcp_endpoint_on_every_interface_needs_curve_keys(host):
+    raw = _raw()
+    raw["endpoints"]["portfolio.query"] = f"tcp://{host}:7001"
+    with pytest.raises(ConfigError, match="curve") as error:
+        build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
+    assert error.value.key == "endpoints.portfolio.query"
+    raw["endpoints"]["portfolio.query"] = "tcp://[::1]:7001"
     assert build_config(raw, base_dir=DEFAULT_CONFIG_PATH.parent)
 
 

@@ -37,6 +37,8 @@ EXIT_STARTUP_FAILED = 3
 """Exit code of a process that cannot start as configured: the runner does not retry it."""
 
 EXIT_ACTOR_DIED = 4
+EXIT_STOP_OVERRAN = 5
+_EXIT_GRACE_SECONDS = 5.0
 
 
 class HostStartError(RuntimeError):
@@ -195,6 +197,15 @@ def follow_parent(parent_pid: int) -> bool:
     return os.getppid() == parent_pid
 
 
+def _exit_by(seconds: float) -> None:
+    """Leave the process `seconds` from now whatever is still running: an actor thread that
+    does not stop would otherwise keep it, its sockets and the run directory's lock alive
+    after a runner that died (and so cannot kill stragglers)."""
+    timer = threading.Timer(seconds, os._exit, (EXIT_STOP_OVERRAN,))
+    timer.daemon = True
+    timer.start()
+
+
 def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = None) -> int:
     """Main of a child process: host the actors, answer health on the control endpoint."""
     if parent_pid is not None and not follow_parent(parent_pid):
@@ -252,6 +263,7 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
                 break
     finally:
         logger.info("process {} stopping", process)
+        _exit_by(config.supervisor.stop_timeout_seconds + _EXIT_GRACE_SECONDS)
         host.stop(config.supervisor.stop_timeout_seconds)
         control.close(linger=0)
         context.destroy(linger=0)

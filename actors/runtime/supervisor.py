@@ -2,7 +2,8 @@
 
 Each child is started with its stdout as a pipe and says one JSON line when it is up
 (`{"ready": ...}` or `{"error": "..."}`). A child that exits on its own is restarted after a
-backoff that doubles up to a cap; more than `max_restarts` exits within
+backoff that doubles up to a cap, and starts again from the first delay once the child has run
+`restart_backoff_reset_seconds` without crashing; more than `max_restarts` exits within
 `restart_window_seconds` stop the whole group with a clear message. A child that cannot start
 as configured (exit code 3, or an `error` line) stops the group at once: retrying a port in
 use or a bad setting does not help. Stopping goes in reverse start order, SIGTERM first,
@@ -43,6 +44,41 @@ class ChildSpec:
     quiet: bool = False
     """Send the child's stderr nowhere (its log file has everything): the live view owns the
     terminal."""
+    pass_fds: tuple[int, ...] = ()
+    """Descriptors the child keeps open (the run directory's lock)."""
+
+
+class RestartBackoff:
+    """The restart delays of one process, on an injected clock (monotonic seconds).
+
+    `started()` when the process starts; `crashed()` when it exits unexpectedly, for the
+    delay before the next start: the first delay for a first crash and for a crash after a
+    stable run (`restart_backoff_reset_seconds` or longer since `started()`), else twice the
+    previous delay, up to `restart_backoff_max_seconds`.
+    """
+
+    def __init__(self, settings: SupervisorSettings, clock: Callable[[], float]) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._started_at = clock()
+        self.delay = 0.0
+        """The last delay given (0 before the first crash)."""
+        self.ran_seconds = 0.0
+        """How long the process ran before its last crash."""
+
+    def started(self) -> None:
+        """The process has just been started."""
+        self._started_at = self._clock()
+
+    def crashed(self) -> float:
+        """The process exited unexpectedly: the delay before starting it again."""
+        settings = self._settings
+        self.ran_seconds = self._clock() - self._started_at
+        if self.delay <= 0 or self.ran_seconds >= settings.restart_backoff_reset_seconds:
+            self.delay = settings.restart_backoff_initial_seconds
+        else:
+            self.delay = min(self.delay * 2, settings.restart_backoff_max_seconds)
+        return self.delay
 
 
 def describe_exit(returncode: int) -> str:
@@ -56,13 +92,13 @@ def describe_exit(returncode: int) -> str:
 
 
 class _Child:
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec, backoff: RestartBackoff) -> None:
         self.spec = spec
         self.process: subprocess.Popen | None = None
         self.ready_line: dict | None = None
         self.exits: deque[float] = deque()
         self.restart_at: float | None = None
-        self.backoff: float = 0.0
+        self.backoff = backoff
         self.restarts = 0
         self._buffer = b""
 
@@ -81,7 +117,9 @@ class _Child:
             stdin=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL if self.spec.quiet else None,
             env=env,
+            pass_fds=self.spec.pass_fds,
         )
+        self.backoff.started()
         logger.info("started process {} (pid {})", self.spec.name, self.process.pid)
 
     def read_ready_line(self) -> None:
@@ -126,7 +164,7 @@ class Supervisor:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._children = [_Child(spec) for spec in specs]
+        self._children = [_Child(spec, RestartBackoff(settings, clock)) for spec in specs]
         self._settings = settings
         self._clock = clock
         self._stop = threading.Event()
@@ -192,18 +230,15 @@ class Supervisor:
                 f"process {child.spec.name} crashed {len(child.exits)} times within "
                 f"{window:g} s (last: {reason}); stopping the group"
             )
-        child.backoff = (
-            self._settings.restart_backoff_initial_seconds
-            if child.backoff == 0
-            else min(child.backoff * 2, self._settings.restart_backoff_max_seconds)
-        )
+        delay = child.backoff.crashed()
         logger.warning(
-            "process {} stopped unexpectedly ({}); restarting in {:.1f} s",
+            "process {} stopped unexpectedly ({}) after {:.1f} s; restarting in {:.1f} s",
             child.spec.name,
             reason,
-            child.backoff,
+            child.backoff.ran_seconds,
+            delay,
         )
-        return child.backoff
+        return delay
 
     def watch(self, until: float | None, on_tick: Callable[[], None] | None = None) -> None:
         """Supervise until stop is requested, `until` (monotonic) passes, or the group fails."""

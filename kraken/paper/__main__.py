@@ -1,7 +1,8 @@
 """``python -m kraken.paper``: run the paper exchange until SIGINT or SIGTERM.
 
 Prints one JSON line ``{"url": ..., "key": ..., "secret": ...}`` on stdout once it serves, so
-a parent process can read where and how to connect; logs go to stderr.
+a parent process can read where and how to connect; logs go to stderr. A state file another
+paper exchange has open is refused: one ``error:`` line on stderr, exit 1.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from loguru import logger
 
 from kraken.paper.server import PaperExchangeServer
 from kraken.paper.settings import RATE_LIMIT_OFF, RATE_LIMIT_TIERS, PaperSettings
+from kraken.paper.store import StateFileInUse
 
 _WAIT_SECONDS = 0.5
 
@@ -59,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     previous = {
         signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
     }
-    server = PaperExchangeServer(settings)
+    try:
+        server = PaperExchangeServer(settings)
+    except StateFileInUse as exc:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        print(f"error: --state: {exc}", file=sys.stderr, flush=True)
+        return 1
     try:
         server.start()
         line = json.dumps({"url": server.url, "key": server.key, "secret": server.secret})

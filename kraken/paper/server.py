@@ -25,7 +25,7 @@ from kraken.paper.api import KrakenApi, error_envelope
 from kraken.paper.engine import PaperExchange
 from kraken.paper.faults import ENVELOPE_ERRORS, FaultInjector
 from kraken.paper.rate_limit import RestRateCounter
-from kraken.paper.settings import PaperSettings
+from kraken.paper.settings import PaperSettings, is_loopback_host
 from kraken.paper.store import StateStore
 
 _MAX_BODY_BYTES = 1 << 20
@@ -203,7 +203,7 @@ class _PaperHttpServer(ThreadingHTTPServer):
             self._connections.discard(connection)
 
     def is_loopback_client(self, host: str) -> bool:
-        return host.startswith("127.") or host in ("::1", "localhost")
+        return is_loopback_host(host)
 
     def close_connections(self) -> None:
         with self._tracking:

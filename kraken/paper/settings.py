@@ -80,8 +80,11 @@ class PaperSettings:
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); False for anything
+    else, the wildcards ``''``, ``0.0.0.0`` and ``::`` included. The one check of every
+    address that must stay on this machine (the paper exchange, the metrics page, tcp
+    endpoints without CURVE, the paper exchange's admin clients)."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -3,6 +3,10 @@
 The exchange hands over what a mutation changed (a ``StateBatch``) and this module commits it
 before the exchange answers, so a restart, or a SIGKILL at any moment, finds every
 acknowledged change. Rows hold JSON documents; the schema is deliberately plain.
+
+One exchange per state file: the store holds an exclusive lock on ``<state file>.lock`` (with
+its pid in it) while open, so a second exchange on the same file is refused at once
+(``StateFileInUse``) instead of diverging from the first on the same account.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kraken.pid_lock import LockHeld, PidLock
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS balances (asset TEXT PRIMARY KEY, amount TEXT NOT NULL);
@@ -24,6 +30,21 @@ CREATE TABLE IF NOT EXISTS ledgers (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, d
 
 # A busy database (another process holding a lock) is waited for this long, then an error.
 _BUSY_TIMEOUT_SECONDS = 5.0
+
+
+class StateFileInUse(RuntimeError):
+    """Another paper exchange (pid `pid`, None: unknown) has the state file `path` open."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "another process"
+        super().__init__(f"state file {path} is in use by another paper exchange ({holder})")
+        self.path = path
+        self.pid = pid
+
+
+def lock_path(state_file: Path) -> Path:
+    """The lock file beside `state_file`."""
+    return state_file.with_name(state_file.name + ".lock")
 
 
 @dataclass(kw_only=True)
@@ -67,6 +88,17 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock = PidLock.acquire(lock_path(self.path))
+        except LockHeld as held:
+            raise StateFileInUse(self.path, held.pid) from None
+        try:
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self) -> None:
         if not self.path.exists():
             # The file keeps the API secret: readable by its owner only.
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -130,11 +162,12 @@ class StateStore:
         connection.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection and free the state file (idempotent)."""
         try:
             self._connection.close()
         except sqlite3.ProgrammingError:
             pass
+        self._lock.release()
 
     def _documents(self, table: str) -> list[dict[str, Any]]:
         rows = self._connection.execute(f"SELECT doc FROM {table} ORDER BY seq")

@@ -99,3 +99,27 @@ def test_sigkill_loses_no_acknowledged_change(processes, tmp_path):
     client.close()
     second.send_signal(signal.SIGINT)
     assert second.wait(timeout=10) == 0
+
+
+def test_a_second_exchange_on_the_same_state_file_is_refused_naming_the_first(processes, tmp_path):
+    state = tmp_path / "paper.sqlite"
+    first = start_process("--state", str(state))
+    processes.append(first)
+    read_connection_line(first)
+    second = subprocess.run(
+        [sys.executable, "-m", "kraken.paper", "--tick", "0", "--state", str(state)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+    )
+    assert second.returncode == 1 and second.stdout == ""
+    errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"pid {first.pid}" in errors[0], second.stderr
+    assert "Traceback" not in second.stderr
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=10) == 0
+    third = start_process("--state", str(state))  # freed when the first stopped
+    processes.append(third)
+    assert "url" in read_connection_line(third)

@@ -6,6 +6,7 @@ Every test checks that no process of the group outlives the runner.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,6 +105,49 @@ def test_a_killed_process_is_restarted_and_the_group_keeps_serving(tmp_path):
     finally:
         assert group.stop() == 0
     assert "killed by SIGKILL" in (tmp_path / "run" / "logs" / "runner.log").read_text()
+    assert group_pids(str(path)) == []
+
+
+def seconds_up(pid: int) -> float:
+    """How long process `pid` has been running, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        boot_seconds = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return 0.0
+    return boot_seconds - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_process_that_ran_stably_restarts_after_the_first_delay_again(tmp_path):
+    # The test config's delays: 0.1 s, doubling up to 0.5 s; stable after 1 s up.
+    path = two_process_config(tmp_path, extra={"supervisor": {"restart_backoff_reset_seconds": 1}})
+    group = RunningGroup(path)
+    try:
+        group.wait_ready()
+        pid = health(path, "edge").pid
+        for _ in range(3):
+            wait_for(lambda up=pid: seconds_up(up) >= 2.5, timeout=30, interval=0.1)
+            os.kill(pid, signal.SIGKILL)
+
+            def restarted(old=pid):
+                try:
+                    answer = health(path, "edge")
+                except Exception:
+                    return None
+                return answer.pid if answer.pid != old and answer.ready else None
+
+            pid = wait_for(restarted, timeout=30)
+    finally:
+        assert group.stop() == 0
+    log = (tmp_path / "run" / "logs" / "runner.log").read_text()
+    restarts = re.findall(
+        r"process edge stopped unexpectedly \(killed by SIGKILL\) after ([\d.]+) s; "
+        r"restarting in ([\d.]+) s",
+        log,
+    )
+    assert len(restarts) == 3, log
+    assert all(float(up) >= 1 for up, _ in restarts), restarts
+    assert [delay for _, delay in restarts] == ["0.1", "0.1", "0.1"]  # not 0.1, 0.2, 0.4
     assert group_pids(str(path)) == []
 
 
