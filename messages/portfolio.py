@@ -29,11 +29,12 @@ class GetPortfolioState(Message):
 
 @message
 class FoldHalted(Message):
-    """`actor` stopped folding the journal at event `seq`: it could not fold that event
-    (or encode the state it would give), for `reason`. Its state stays at `seq` − 1, it
-    keeps answering (saying it is halted), and the risk actor denies every order while any
-    part of the books is halted. A restart halts again at the same seq: the event is in the
-    log for good, so the cause has to be dealt with (the log, the code or the config)."""
+    """`actor` stopped folding the journal at event `seq`: it could not fold that event or
+    carry the state it gives (the drawdown actor: or mark the equity it gives; the
+    portfolio: or value the books at that seq), for `reason`. What it serves stays as it
+    was before, it keeps answering (saying it is halted), and the risk actor denies every
+    order while any part of the books is halted. A restart halts again at the same seq: the
+    event is in the log for good, so the cause has to be dealt with (the log or the code)."""
 
     actor: Identifier
     seq: Annotated[int, Positive]
