@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.core.accounting import CashLedger
-from actors.journal_follower import JournalFollower
+from actors.journal_follower import JournalFollower, check_balances
 from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
 from messages import CashChanged, CashState, GetCashState, SequencedEvent
 from messages.base import Message
@@ -22,6 +22,7 @@ class CashActor(JournalFollower):
     """Owns the cash balances."""
 
     ledger_class = CashLedger
+    events_endpoint = "cash.events"
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
         return (Publish("cash.events"), Serve("cash.query"))
@@ -37,16 +38,19 @@ class CashActor(JournalFollower):
         )
 
     def fold(self, event: SequencedEvent) -> dict[str, Any]:
-        return self.ledger.apply(event.seq, event.event)
+        changed = self.ledger.apply(event.seq, event.event)
+        check_balances(changed)
+        return changed
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self.publish("cash.events", CashChanged(first_seq=first_seq, seq=seq, balances=changed))
 
     @handles(GetCashState, on="cash.query")
     def on_get_cash_state(self, request: GetCashState, inbound: Inbound | None) -> CashState:
-        """Every balance at the current seq."""
+        """Every balance at the current seq (and where the fold halted, if it did)."""
         return CashState(
             correlation_id=request.correlation_id,
             seq=self.ledger.seq,
             balances=dict(self.ledger.balances),
+            halted=self.halted,
         )

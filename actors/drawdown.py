@@ -17,6 +17,12 @@ priced only by a stale quote, nothing is marked (it is counted), so a feed outag
 freezes or zeroes a peak. Each mark is checked against the risk limits and every crossing
 published once (`DrawdownLimitBreached`, `DrawdownRecovered`).
 
+An event the actor cannot fold, or whose equity it cannot mark (a value beyond what the wire
+carries, a valuation that raises), halts it (`JournalFollower.halt`): its books and figures
+stay as they were before, it stops marking, keeps answering (saying where it halted), and
+the risk actor denies orders. A mark is checked before it is taken, so the figures it serves
+and saves can always be sent.
+
 The books, the peaks and the breached windows are saved together at one journal seq after
 every mark in live running (and with every follower snapshot), so a restart neither resets
 nor loses a peak; every mark is also appended to the `marks` table (the equity curve).
@@ -49,7 +55,7 @@ from actors.core.drawdown import (
     mark,
 )
 from actors.core.valuation import Valuation, value_portfolio
-from actors.journal_follower import JournalFollower
+from actors.journal_follower import JournalFollower, check_balances, check_positions
 from actors.positions import position_book, position_state
 from actors.runtime.actor import (
     Connect,
@@ -79,6 +85,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from messages.codec import decimal_problem
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -184,6 +191,14 @@ class MarkStore:
             )
         )
 
+    def pending_count(self) -> int:
+        """How many marks wait for `flush`."""
+        return len(self._pending)
+
+    def drop_pending_after(self, count: int) -> None:
+        """Forget the marks queued after the first `count` (a fold that was rolled back)."""
+        del self._pending[count:]
+
     def flush(self) -> None:
         """Write the queued marks in one transaction."""
         if not self._pending:
@@ -202,6 +217,7 @@ class DrawdownActor(JournalFollower):
     """Owns the peaks and windows; serves them on `drawdown.query`."""
 
     ledger_class = BooksLedger
+    events_endpoint = "drawdown.events"
     marks_every_event = False
     """Replay: mark every event, in event time, and save with the follower's snapshots."""
 
@@ -275,6 +291,20 @@ class DrawdownActor(JournalFollower):
             figures=self.figures(),
         )
 
+    def checkpoint(self) -> Any:
+        return (
+            super().checkpoint(),
+            self.state,
+            self.tracker,
+            self.marks,
+            self._mark_store.pending_count(),
+        )
+
+    def rollback(self, saved: Any) -> None:
+        ledger, self.state, self.tracker, self.marks, pending = saved
+        super().rollback(ledger)
+        self._mark_store.drop_pending_after(pending)
+
     def figures(self) -> DrawdownFigures:
         """The peaks and windows now, in their wire form."""
         state = self.state
@@ -298,15 +328,20 @@ class DrawdownActor(JournalFollower):
         if isinstance(payload, Transfer | BalanceAdjusted):
             ts = self._mark_time(payload.ts_event)
             before = self.valuation(ts)
-            self.ledger.apply(event.seq, payload)
+            self._apply(event.seq, payload)
             after = self.valuation(ts)
             self._flow(before, after, ts)
         else:
-            self.ledger.apply(event.seq, payload)
+            self._apply(event.seq, payload)
             if isinstance(payload, ExecutionReport) and payload.last_qty > 0:
                 self._mark_due(self._mark_time(payload.ts_event))
         self._take_prices_through(event.seq)
         return {}
+
+    def _apply(self, seq: int, payload: Any) -> None:
+        cash, positions = self.ledger.apply(seq, payload)
+        check_balances(cash)
+        check_positions(positions)
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self.publish(
@@ -318,8 +353,10 @@ class DrawdownActor(JournalFollower):
     def on_prices_updated(self, update: PricesUpdated, inbound: Inbound | None) -> None:
         """Take the quotes (latest wins) and mark the move."""
         newest = self._take_quotes(update.quotes)
-        if newest and self._mark_due(
-            self._mark_time(newest if self.marks_every_event else self.clock())
+        if newest and self._marked_or_halted(
+            lambda: self._mark_due(
+                self._mark_time(newest if self.marks_every_event else self.clock())
+            )
         ):
             self._publish_mark()
 
@@ -327,8 +364,9 @@ class DrawdownActor(JournalFollower):
     def on_prices_after(self, update: PricesAfter, inbound: Inbound | None) -> None:
         """Replay: quotes that apply once the journal event `after_seq` is folded."""
         self._prices_after.append(update)
-        if self.seq >= update.after_seq:
-            self._take_prices_through(self.seq)
+        if self.seq >= update.after_seq and self._marked_or_halted(
+            lambda: self._take_prices_through(self.seq) or True
+        ):
             self._publish_mark()
 
     def _take_prices_through(self, seq: int) -> None:
@@ -401,9 +439,25 @@ class DrawdownActor(JournalFollower):
     def on_mark_due(self, due: _MarkDue, inbound: Inbound | None) -> None:
         """The interval ended: mark the moves made inside it."""
         self._mark_scheduled = False
-        if self._dirty:
-            self._mark(self._mark_time(self.clock()))
+        if self._dirty and self._marked_or_halted(
+            lambda: self._mark(self._mark_time(self.clock())) or True
+        ):
             self._publish_mark()
+
+    def _marked_or_halted(self, marking: Any) -> bool:
+        """Run `marking` (a mark between journal events) unless halted; what it returns, or
+        False when it raised: a mark that cannot be made halts the actor at its seq (the
+        books there cannot be valued), its figures unchanged."""
+        if self.halted is not None:
+            return False
+        saved = (self.state, self.tracker, self.marks, self._mark_store.pending_count())
+        try:
+            return bool(marking())
+        except Exception as exc:
+            self.state, self.tracker, self.marks, pending = saved
+            self._mark_store.drop_pending_after(pending)
+            self.halt(max(self.seq, 1), exc)
+            return False
 
     def _mark(self, ts_ns: int) -> bool:
         self._dirty = False
@@ -412,9 +466,24 @@ class DrawdownActor(JournalFollower):
         if valued.equity is None or valued.stale:
             self.marks_skipped += 1
             return False
-        self.state = mark(self.state, valued.equity, ts_ns, self.settings)
-        self._after_mark(ts_ns, is_flow=False)
+        self._take(mark(self.state, valued.equity, ts_ns, self.settings), ts_ns, is_flow=False)
         return True
+
+    def _take(self, state: DrawdownState, ts_ns: int, *, is_flow: bool) -> None:
+        """Take a marked state, once it is known that it can be carried: its figures within
+        what the wire takes and its drawdowns computable (else this raises, nothing taken)."""
+        for name in ("peak_equity", "daily_peak", "weekly_peak", "last_equity"):
+            value = getattr(state, name)
+            problem = None if value is None else decimal_problem(value)
+            if problem is not None:
+                raise ValueError(f"drawdown {name}: {problem}")
+        tracker, crossings = self.tracker.observe(drawdowns(state, self.context))
+        for crossing in crossings:
+            problem = decimal_problem(crossing.pct)
+            if problem is not None:
+                raise ValueError(f"{crossing.window.value} drawdown %: {problem}")
+        self.state = state
+        self._after_mark(ts_ns, tracker, crossings, is_flow=is_flow)
 
     def _flow(self, before: Valuation, after: Valuation, ts_ns: int) -> None:
         if before.equity is None or after.equity is None:
@@ -426,15 +495,18 @@ class DrawdownActor(JournalFollower):
                 ", ".join(after.unpriced or before.unpriced),
             )
             return
-        self.state = flow(
-            self.state, before.equity, after.equity, ts_ns, self.settings, self.context
+        self._take(
+            flow(self.state, before.equity, after.equity, ts_ns, self.settings, self.context),
+            ts_ns,
+            is_flow=True,
         )
-        self._after_mark(ts_ns, is_flow=True)
 
-    def _after_mark(self, ts_ns: int, *, is_flow: bool) -> None:
+    def _after_mark(
+        self, ts_ns: int, tracker: BreachTracker, crossings: Any, *, is_flow: bool
+    ) -> None:
         self.marks += 1
         self._mark_store.add(ts_ns, self.seq, self.state, is_flow)
-        self.tracker, crossings = self.tracker.observe(drawdowns(self.state, self.context))
+        self.tracker = tracker
         equity = self.state.last_equity
         assert equity is not None
         for crossing in crossings:
@@ -486,7 +558,11 @@ class DrawdownActor(JournalFollower):
     def on_get_drawdown_state(
         self, request: GetDrawdownState, inbound: Inbound | None
     ) -> DrawdownReport:
-        """The figures at the current seq (a reader resyncs with it)."""
+        """The figures at the current seq (a reader resyncs with it), and where the actor
+        halted, if it did."""
         return DrawdownReport(
-            correlation_id=request.correlation_id, seq=self.seq, figures=self.figures()
+            correlation_id=request.correlation_id,
+            seq=self.seq,
+            figures=self.figures(),
+            halted=self.halted,
         )

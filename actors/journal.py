@@ -38,6 +38,7 @@ from typing import Any
 
 from actors.config import decimal_context
 from actors.core.accounting import BookingError, booking_for
+from actors.core.event_bounds import check_event_bounds
 from actors.journal_store import JournalStore, JournalStoreError, StoredEvent
 from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSpec, handles
 from kraken.names import KrakenNames, UnknownPairName
@@ -113,6 +114,7 @@ def validate_event(
     valuation_currency: str,
     context: decimal.Context,
     max_bytes: int,
+    now_ns: int,
     frame: bytes | None = None,
 ) -> bytes:
     """Check that `event` can be journaled and folded; return its encoded frame (`frame`,
@@ -123,8 +125,11 @@ def validate_event(
     (`XBT/USD`, as `PairInfo.symbol`; not `BTC/USD` nor `XXBTZUSD`, which the folds would
     take for another pair). The event must book (`booking_for`): a fill needs a price, a
     cross pair its `quote_rate`, a fee the base or quote currency; a transfer a non-zero
-    amount. Its frame must be at most `max_bytes`, so that it can always be replayed.
-    Raises `BookingError` naming the field otherwise.
+    amount. Its amounts, times and fee currency must be within what the folds can carry
+    (`check_event_bounds`: no 1E+999 quantity, no timestamp of 1970 or more than a day
+    after `now_ns`, no fee currency foreign to the pair even with a zero fee). Its frame
+    must be at most `max_bytes`, so that it can always be replayed. Raises `BookingError`
+    naming the field otherwise.
     """
     if isinstance(event, ExecutionReport):
         try:
@@ -139,6 +144,7 @@ def validate_event(
         booking_for(event, valuation_currency, context, lambda _: None)
     except ArithmeticError as exc:
         raise BookingError("amounts", f"cannot be computed: {type(exc).__name__}") from None
+    check_event_bounds(event, context=context, now_ns=now_ns)
     if frame is None:
         frame = encode(event)
     if len(frame) > max_bytes:
@@ -298,6 +304,7 @@ class JournalActor(ServiceActor):
         """
         store = self._require_store()
         key = getattr(event, type(event).delivery_key)
+        now = self.clock()  # read once: it bounds the event's times and stamps ts_journal
         try:
             frame = validate_event(
                 event,
@@ -305,6 +312,7 @@ class JournalActor(ServiceActor):
                 valuation_currency=self._valuation_currency,
                 context=self._decimal,
                 max_bytes=self._max_event_bytes,
+                now_ns=now,
                 frame=inbound.frame if inbound is not None else None,
             )
         except (BookingError, CodecError) as exc:
@@ -318,7 +326,7 @@ class JournalActor(ServiceActor):
             self.refusals += 1
             self.log.warning("refused {} {}: {}", type(event).__name__, key, exc)
             return DeliveryRefused(key=key, reason=str(exc))
-        ts_journal = max(self.clock(), store.last_ts_journal)
+        ts_journal = max(now, store.last_ts_journal)
         try:
             seq, new = store.append(key, ts_journal, frame)
         except sqlite3.Error as exc:

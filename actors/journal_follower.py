@@ -9,18 +9,27 @@ the next range as soon as a range arrives, before folding it, so the journal rea
 while the follower folds the other. Its state is saved, with the seq it reflects, to its own
 SQLite file every `snapshot_every_events` events (and at stop); a restart loads the snapshot
 and replays what follows.
+
+No single event may crash-loop a follower. One it cannot fold (the fold raises, or computes
+a value the wire cannot carry, say a balance beyond 1E+999) halts it, loudly: the state is
+rolled back to the seq before, the halt is logged once with the seq and the reason and
+counted (`halts`), and a `FoldHalted` goes out on the follower's events endpoint (again every
+second, for readers that join later). The follower stops folding, keeps answering its queries
+(saying where it halted), and the risk actor denies orders while it is halted. After a restart
+it replays to the same event and halts at the same seq again.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from actors.config import decimal_context
-from actors.core.accounting import BooksLedger, CashLedger, PositionLedger
+from actors.core.accounting import BooksLedger, CashLedger, PositionBook, PositionLedger
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -30,10 +39,63 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
-from messages import EventBatch, ExecutionReport, ReplayEvents, SequencedEvent
+from messages import EventBatch, ExecutionReport, FoldHalted, ReplayEvents, SequencedEvent
 from messages.base import Message
-from messages.codec import decode, encode
+from messages.codec import decimal_problem, decode, encode
 from messages.journal import EventsCommitted
+
+MAX_HALT_REASON_CHARS = 500
+"""A halt's reason is cut to this length (it travels in every state answer)."""
+
+
+class StateNotCarried(ValueError):
+    """A fold computed a value the wire cannot carry; `field` names it (`USD`, `XBT.quantity`)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def check_balances(balances: Mapping[str, Decimal]) -> None:
+    """Raise `StateNotCarried` naming the first balance the wire cannot carry."""
+    for asset, amount in balances.items():
+        problem = decimal_problem(amount)
+        if problem is not None:
+            raise StateNotCarried(asset, problem)
+
+
+def check_positions(positions: Mapping[str, PositionBook]) -> None:
+    """Raise `StateNotCarried` naming the first position figure the wire cannot carry
+    (average cost and fees must also stay >= 0, as `PositionState` requires)."""
+    for asset, book in positions.items():
+        for name in ("quantity", "average_cost", "realized_pnl", "fees"):
+            value = getattr(book, name)
+            problem = decimal_problem(value)
+            if problem is None and name in ("average_cost", "fees") and value < 0:
+                problem = f"must be >= 0, got {value}"
+            if problem is not None:
+                raise StateNotCarried(f"{asset}.{name}", problem)
+
+
+def _ledger_checkpoint(ledger: Any) -> tuple:
+    """What it takes to put `ledger` back as it is (its dicts are small: a copy is cheap)."""
+    if isinstance(ledger, BooksLedger):
+        return (ledger.seq, dict(ledger.cash.balances), dict(ledger.positions.positions))
+    if isinstance(ledger, CashLedger):
+        return (ledger.seq, dict(ledger.balances), None)
+    return (ledger.seq, None, dict(ledger.positions))
+
+
+def _ledger_rollback(ledger: Any, saved: tuple) -> None:
+    seq, balances, positions = saved
+    if isinstance(ledger, BooksLedger):
+        ledger.cash.balances, ledger.positions.positions = balances, positions
+    elif isinstance(ledger, CashLedger):
+        ledger.balances = balances
+    else:
+        ledger.positions = positions
+    ledger.seq = seq
 
 
 class _CatchUp:
@@ -79,6 +141,8 @@ class JournalFollower(ServiceActor):
     replay_batch = 1000
     ledger_class: type[CashLedger] | type[PositionLedger] | type[BooksLedger]
     """The pure fold this actor owns (its `seq` is the follower's)."""
+    events_endpoint: str | None = None
+    """The follower's `Publish` endpoint, where a `FoldHalted` goes out (None: nowhere)."""
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
         """The sockets of the concrete follower (override)."""
@@ -106,8 +170,21 @@ class JournalFollower(ServiceActor):
         raise NotImplementedError
 
     def fold(self, event: SequencedEvent) -> dict[str, Any]:
-        """Fold one event whose seq is exactly `self.seq + 1`; what it changed (override)."""
+        """Fold one event whose seq is exactly `self.seq + 1`; what it changed (override).
+
+        Raise (anything) when the event cannot be folded or gives a state the wire cannot
+        carry (`check_balances`, `check_positions`): the follower then rolls back and halts.
+        """
         raise NotImplementedError
+
+    def checkpoint(self) -> Any:
+        """What `rollback` needs to undo a fold that raised (extend for state besides the
+        ledger)."""
+        return _ledger_checkpoint(self.ledger)
+
+    def rollback(self, saved: Any) -> None:
+        """Put the state back as `checkpoint` saw it."""
+        _ledger_rollback(self.ledger, saved)
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         """Tell readers what events `first_seq`..`seq` changed (override)."""
@@ -131,6 +208,8 @@ class JournalFollower(ServiceActor):
             self.restore(*saved)
             self.log.info("restored from snapshot at seq {}", saved[0])
         self._replaying = False
+        self.halted: FoldHalted | None = None
+        self.halts = 0
         self.events_applied = 0
         self.fills_applied = 0
         self._since_snapshot = 0
@@ -141,7 +220,10 @@ class JournalFollower(ServiceActor):
     def stopping(self) -> None:
         store = getattr(self, "_store", None)
         if store is not None:
-            self._save()
+            try:
+                self._save()
+            except Exception as exc:  # the journal still has it all: a restart replays
+                self.log.opt(exception=exc).error("could not save the snapshot: {}", exc)
             store.close()
 
     def save_snapshot(self) -> None:
@@ -156,8 +238,8 @@ class JournalFollower(ServiceActor):
     def on_events_committed(self, batch: EventsCommitted, inbound: Inbound | None) -> None:
         """Apply a group commit's events and tell readers once; on a gap, catch up by replay."""
         self._last_event_at = time.monotonic()
-        if batch.seq <= self.seq:
-            return  # already applied (a replay overlapped the live stream)
+        if self.halted is not None or batch.seq <= self.seq:
+            return  # halted, or already applied (a replay overlapped the live stream)
         if self._replaying or batch.first_seq > self.seq + 1:
             self._catch_up()  # a gap before this commit (a replay under way covers it)
             return
@@ -167,16 +249,53 @@ class JournalFollower(ServiceActor):
 
     @handles(_CatchUp)
     def on_catch_up(self, tick: _CatchUp, inbound: Inbound | None) -> None:
-        """Once a second: if nothing arrived lately, ask the journal what we may have missed."""
-        if time.monotonic() - self._last_event_at >= self.catch_up_interval_seconds:
+        """Once a second: if nothing arrived lately, ask the journal what we may have missed;
+        when halted, say so again instead (a reader may have joined since)."""
+        if self.halted is not None:
+            self._publish_halt()
+        elif time.monotonic() - self._last_event_at >= self.catch_up_interval_seconds:
             self._catch_up()
         self.schedule(self.catch_up_interval_seconds, _CatchUp())
 
     def counters(self) -> dict[str, int]:
-        return {"events_applied": self.events_applied, "fills_applied": self.fills_applied}
+        return {
+            "events_applied": self.events_applied,
+            "fills_applied": self.fills_applied,
+            "halts": self.halts,
+        }
 
-    def _apply_one(self, event: SequencedEvent) -> dict[str, Any]:
-        changed = self.fold(event)
+    # -- halting ---------------------------------------------------------------------------
+    def halt(self, seq: int, cause: BaseException) -> None:
+        """Stop folding at event `seq`: log once, count, tell readers. The state must be
+        what it was before `seq` (the caller rolled it back)."""
+        if self.halted is not None:
+            return
+        reason = f"{type(cause).__name__}: {cause}"[:MAX_HALT_REASON_CHARS]
+        self.halted = FoldHalted(actor=self.name, seq=seq, reason=reason)
+        self.halts += 1
+        self.failed += 1
+        self.log.opt(exception=cause).error(
+            "halted at seq {}: this event cannot be folded ({}); the state stays at seq {}, "
+            "orders are denied until the cause is dealt with",
+            seq,
+            reason,
+            self.seq,
+        )
+        self._publish_halt()
+
+    def _publish_halt(self) -> None:
+        if self.halted is not None and self.events_endpoint is not None:
+            self.publish(self.events_endpoint, self.halted)
+
+    def _apply_one(self, event: SequencedEvent) -> dict[str, Any] | None:
+        """Fold one event; None (and halted) when it cannot be."""
+        saved = self.checkpoint()
+        try:
+            changed = self.fold(event)
+        except Exception as exc:
+            self.rollback(saved)
+            self.halt(event.seq, exc)
+            return None
         self.events_applied += 1
         if isinstance(event.event, ExecutionReport) and event.event.last_qty > 0:
             self.fills_applied += 1
@@ -196,17 +315,21 @@ class JournalFollower(ServiceActor):
         changed: dict[str, Any] = {}
         try:
             for event in events:
+                if self.halted is not None:
+                    break
                 if event.seq <= self.seq:
                     continue
                 if event.seq != self.seq + 1:
                     break
-                changed.update(self._apply_one(event))
+                folded = self._apply_one(event)
+                if folded is not None:
+                    changed.update(folded)
         finally:
             if self.seq >= first_seq:
                 self.publish_changes(first_seq, self.seq, changed)
 
     def _catch_up(self) -> None:
-        if not self._replaying:
+        if not self._replaying and self.halted is None:
             self._ask_replay(self.seq + 1)
 
     def _ask_replay(self, from_seq: int) -> None:
@@ -229,6 +352,8 @@ class JournalFollower(ServiceActor):
             self.log.warning("journal answered a replay with {}", type(batch).__name__)
             return
         events = batch.events
+        if self.halted is not None:
+            return
         if events and events[0].seq <= self.seq + 1 <= events[-1].seq < batch.head_seq:
             # More follows and this range connects: ask for the next one before folding
             # this one, so the journal reads it while this actor folds.

@@ -15,6 +15,12 @@ drawdown actor marks with): market value and unrealized P&L per position, equity
 every price, and which holdings are stale or unpriced. Drawdown is shown against the
 snapshot's own equity: each window's peak from the drawdown actor at the same seq, in the
 window that contains the answer's time (a reset since the last mark already shows).
+
+A follower that halted (`FoldHalted`: it could not fold a journal event) is named in every
+answer's `halted`, from the halt it publishes and from its state answers, until it moves past
+that seq; the risk actor denies orders meanwhile. Should valuing the books ever fail (or give
+figures the wire cannot carry), the portfolio halts its valuation the same way: it logs it
+once, counts it, and from then on answers the unvalued books with itself named in `halted`.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from messages import (
     DrawdownView,
     ErrorCode,
     ErrorReply,
+    FoldHalted,
     GetCashState,
     GetDrawdownState,
     GetPortfolioState,
@@ -72,7 +79,7 @@ from messages import (
     ReconciliationReport,
     ReconciliationStatus,
 )
-from messages.codec import Packed, encode_nesting, pack_field
+from messages.codec import Packed, encode, encode_nesting, pack_field
 
 MAX_PENDING_CHANGES = 10_000
 """Changes queued for a part that is ahead of the other; past this, it resyncs in full."""
@@ -129,6 +136,14 @@ NS_PER_SECOND = 1_000_000_000
 
 _PORTFOLIO_FIELDS = tuple(field.name for field in dataclasses.fields(PortfolioState))
 """The fields of the answer, in their declared (wire) order."""
+
+HALT_SOURCES = {
+    "cash.events": "cash",
+    "positions.events": "positions",
+    "drawdown.events": "drawdown",
+    "reconciliation.events": "reconciliation",
+}
+"""The streams a `FoldHalted` may come on, and the followed actor each stands for."""
 
 
 def in_group(config: Any, actor: str) -> bool:
@@ -192,6 +207,10 @@ class PortfolioActor(ServiceActor):
         self._snapshot_fields: dict[str, Any] = {}
         self._last_change_at = time.monotonic()
         self._confirmed_at_ns = self.clock()
+        self.halts: dict[str, FoldHalted] = {}  # followed actor -> where it halted
+        self.halted: tuple[FoldHalted, ...] = ()  # the same, as the answer carries it
+        self.valuation_halt: FoldHalted | None = None
+        self.valuation_halts = 0
         for part in self.parts:
             self._resync(part)
         self._ask_prices()
@@ -232,7 +251,35 @@ class PortfolioActor(ServiceActor):
                 part.values = values
                 self._snapshot_seq = -1  # same seq, new figures: rebuild the snapshot
 
+    def counters(self) -> dict[str, int]:
+        return {"halted_parts": len(self.halts), "valuation_halts": self.valuation_halts}
+
+    # -- halts ----------------------------------------------------------------------------------
+    @handles(FoldHalted, on=tuple(HALT_SOURCES))
+    def on_fold_halted(self, halt: FoldHalted, inbound: Inbound | None) -> None:
+        """A followed actor stopped folding at `halt.seq`: name it in every answer."""
+        source = HALT_SOURCES.get(inbound.socket) if inbound is not None else None
+        self._note_halt(source or halt.actor, halt)
+
+    def _note_halt(self, source: str, halt: FoldHalted | None) -> None:
+        """Record (or, with None, clear) the halt of the followed actor `source`."""
+        if self.halts.get(source) == halt:
+            return
+        if halt is None:
+            self.log.info("{} is folding again", source)
+            del self.halts[source]
+        else:
+            if source not in self.halts:
+                self.log.error(
+                    "{} halted at seq {}: {}; orders are denied", halt.actor, halt.seq, halt.reason
+                )
+            self.halts[source] = halt
+        self.halted = tuple(self.halts[name] for name in sorted(self.halts))
+
     def _follow(self, part: _Part, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
+        halt = self.halts.get(part.name)
+        if halt is not None and seq >= halt.seq:
+            self._note_halt(part.name, None)  # it folded the event it had halted at
         self._last_change_at = time.monotonic()
         if not part.queue(first_seq, seq, changed):
             part.pending.clear()
@@ -289,6 +336,12 @@ class PortfolioActor(ServiceActor):
     ) -> None:
         """The reconciliation actor's latest status (latest wins)."""
         self.reconciliation = report.status
+        self._note_halt("reconciliation", report.halted)
+
+    def _reconciliation_answered(self, answer: Any) -> None:
+        if isinstance(answer, ReconciliationReport):
+            self.reconciliation = answer.status
+            self._note_halt("reconciliation", answer.halted)
 
     def _ask_reconciliation(self) -> None:
         if not self.follows_reconciliation:
@@ -296,11 +349,7 @@ class PortfolioActor(ServiceActor):
         self.request(
             "reconciliation.query",
             GetReconciliationState(correlation_id=self.next_correlation_id()),
-            on_reply=lambda answer: (
-                setattr(self, "reconciliation", answer.status)
-                if isinstance(answer, ReconciliationReport)
-                else None
-            ),
+            on_reply=self._reconciliation_answered,
             on_failure=lambda failure: None,
         )
 
@@ -346,6 +395,7 @@ class PortfolioActor(ServiceActor):
             else:
                 self.log.warning("{} resync answered with {}", part.name, type(state).__name__)
                 return
+            self._note_halt(part.name, state.halted)
             if state.seq >= part.received:
                 part.reset(state.seq, values)
                 self._snapshot_seq = -1
@@ -380,6 +430,22 @@ class PortfolioActor(ServiceActor):
             self._snapshot_fields = {n: getattr(self._snapshot, n) for n in _PORTFOLIO_FIELDS}
             self._snapshot_figures = figures
             self._snapshot_seq = self.cash.seq
+            self._snapshot_version += 1
+        elif self._snapshot is None and self.halts:
+            # A part halted before the parts ever met at one seq (another has folded past
+            # the halt): the one state every part agrees on is the start, seq 0, before any
+            # event. It is answered, with the halts, rather than nothing, or a mix.
+            self._snapshot = PortfolioState(
+                correlation_id="-",
+                seq=0,
+                as_of_ns=self._confirmed_at_ns,
+                valuation_currency=self.config.accounting.valuation_currency,
+                equity=None,
+                cash={},
+                positions={},
+            )
+            self._snapshot_fields = {n: getattr(self._snapshot, n) for n in _PORTFOLIO_FIELDS}
+            self._snapshot_figures = None
             self._snapshot_version += 1
         return self._snapshot
 
@@ -416,7 +482,17 @@ class PortfolioActor(ServiceActor):
         same object (the parts are immutable once built), so a query between two changes
         packs only its correlation id and time. No `PortfolioState` is built for it: its
         fields go to the codec as they are, validated as `encode` would.
+
+        Should valuing or packing the answer fail, the valuation halts (`_halted_answer`).
         """
+        if self.valuation_halt is not None:
+            return self._halted_answer(request, None)
+        try:
+            return self._valued_answer(request)
+        except Exception as exc:
+            return self._halted_answer(request, exc)
+
+    def _valued_answer(self, request: GetPortfolioState) -> bytes | ErrorReply:
         values = self.answer_fields(request)
         if isinstance(values, ErrorReply):
             return values
@@ -429,6 +505,43 @@ class PortfolioActor(ServiceActor):
                 self._packed[name] = kept
             fields[name] = kept[1]
         return encode_nesting(PortfolioState, fields)
+
+    def _halted_answer(
+        self, request: GetPortfolioState, cause: BaseException | None
+    ) -> bytes | ErrorReply:
+        """The books of the last consistent snapshot, unvalued, with the portfolio itself
+        named in `halted`: valuing them failed (`cause`, the first time) and is not tried
+        again until a restart."""
+        books = self._snapshot
+        if books is None:
+            return ErrorReply(
+                correlation_id=request.correlation_id,
+                code=ErrorCode.UNAVAILABLE,
+                detail=f"the portfolio cannot answer: {type(cause).__name__}: {cause}",
+            )
+        if self.valuation_halt is None:
+            reason = f"{type(cause).__name__}: {cause}"[:500]
+            self.valuation_halt = FoldHalted(actor=self.name, seq=max(books.seq, 1), reason=reason)
+            self.valuation_halts += 1
+            self.failed += 1
+            self.log.opt(exception=cause).error(
+                "halted valuing the books at seq {} ({}); answering them unvalued, and orders "
+                "are denied",
+                books.seq,
+                reason,
+            )
+        values = dict(self._snapshot_fields)
+        values.update(
+            correlation_id=request.correlation_id,
+            as_of_ns=self._confirmed_at_ns,
+            equity=None,
+            drawdown=None,
+            prices=self.price_views,
+            price_max_age_ns=self._max_age_ns,
+            reconciliation=self.reconciliation,
+            halted=(*self.halted, self.valuation_halt),
+        )
+        return encode(PortfolioState(**values))
 
     def answer_fields(self, request: GetPortfolioState) -> dict[str, Any] | ErrorReply:
         """Every field of the answer to `request`, by name: the latest snapshot whose every
@@ -445,7 +558,12 @@ class PortfolioActor(ServiceActor):
                 detail=f"the portfolio is catching up with the {waiting} actors",
             )
         books = self._consistent_snapshot()
-        assert books is not None
+        if books is None:
+            return ErrorReply(
+                correlation_id=request.correlation_id,
+                code=ErrorCode.UNAVAILABLE,
+                detail="the portfolio is catching up: its parts are not at one seq yet",
+            )
         as_of = (
             self._confirmed_at_ns
             if books.seq == self.cash.seq and self._at_one_seq()
@@ -458,6 +576,7 @@ class PortfolioActor(ServiceActor):
         values["correlation_id"] = request.correlation_id
         values["as_of_ns"] = as_of
         values["reconciliation"] = self.reconciliation
+        values["halted"] = self.halted
         if not self.follows_prices:
             equity = None
             if not books.positions and set(books.cash) <= {books.valuation_currency}:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.core.accounting import PositionBook, PositionLedger
-from actors.journal_follower import JournalFollower
+from actors.journal_follower import JournalFollower, check_positions
 from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
 from messages import (
     GetPositionsState,
@@ -50,6 +50,7 @@ class PositionsActor(JournalFollower):
     """Owns the positions."""
 
     ledger_class = PositionLedger
+    events_endpoint = "positions.events"
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
         return (Publish("positions.events"), Serve("positions.query"))
@@ -66,7 +67,9 @@ class PositionsActor(JournalFollower):
         return PositionsState(correlation_id="snapshot", seq=self.ledger.seq, positions=self._all())
 
     def fold(self, event: SequencedEvent) -> dict[str, Any]:
-        return self.ledger.apply(event.seq, event.event)
+        changed = self.ledger.apply(event.seq, event.event)
+        check_positions(changed)
+        return changed
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         self.publish(
@@ -82,7 +85,10 @@ class PositionsActor(JournalFollower):
     def on_get_positions_state(
         self, request: GetPositionsState, inbound: Inbound | None
     ) -> PositionsState:
-        """Every position at the current seq."""
+        """Every position at the current seq (and where the fold halted, if it did)."""
         return PositionsState(
-            correlation_id=request.correlation_id, seq=self.ledger.seq, positions=self._all()
+            correlation_id=request.correlation_id,
+            seq=self.ledger.seq,
+            positions=self._all(),
+            halted=self.halted,
         )

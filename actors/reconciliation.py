@@ -64,7 +64,7 @@ from actors.core.reconciliation import (
 )
 from actors.drawdown import with_quotes
 from actors.exchange_feed import completes_order, fee_from_ledger
-from actors.journal_follower import JournalFollower
+from actors.journal_follower import JournalFollower, check_balances, check_positions
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -333,6 +333,7 @@ class ReconciliationActor(JournalFollower):
     """Compares the books with the exchange and journals what is missing; see the module."""
 
     ledger_class = BooksLedger
+    events_endpoint = "reconciliation.events"
 
     def follower_sockets(self) -> Iterable[SocketSpec]:
         return (
@@ -461,10 +462,10 @@ class ReconciliationActor(JournalFollower):
             isinstance(payload, ExecutionReport) and payload.last_qty > 0
         )
         if not moves or abs(self.clock() - payload.ts_event) > self.grace_ns:
-            self.ledger.apply(event.seq, payload)  # never left out: no need to remember
+            self._apply(event.seq, payload)  # never left out: no need to remember
             return {}
         before = self.books()
-        self.ledger.apply(event.seq, payload)
+        self._apply(event.seq, payload)
         after = self.books()
         moved = {
             asset: after.get(asset, Decimal(0)) - before.get(asset, Decimal(0))
@@ -474,6 +475,11 @@ class ReconciliationActor(JournalFollower):
         key = getattr(payload, type(payload).delivery_key)
         self.moves.append(Move(seq=event.seq, ts_event=payload.ts_event, moved=moved, key=key))
         return {}
+
+    def _apply(self, seq: int, payload: Any) -> None:
+        cash, positions = self.ledger.apply(seq, payload)
+        check_balances(cash)
+        check_positions(positions)
 
     def publish_changes(self, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
         run = self.run
@@ -508,6 +514,13 @@ class ReconciliationActor(JournalFollower):
     def on_run_due(self, due: _RunDue, inbound: Inbound | None) -> None:
         """Start a run (one at a time)."""
         if self.run is not None or self.reading:
+            return
+        if self.halted is not None:
+            # Its books are not the journal's past the halt: comparing them (and, with
+            # auto_update, "correcting" the exchange's balances) would be wrong.
+            self._fail(
+                f"the fold of the journal is halted at seq {self.halted.seq}: {self.halted.reason}"
+            )
             return
         self.reading = True
         self.runs += 1
@@ -567,6 +580,9 @@ class ReconciliationActor(JournalFollower):
 
     def _compare(self, run: _Run) -> None:
         self.run = None
+        if self.halted is not None:
+            self._fail(f"the fold of the journal is halted at seq {self.halted.seq}")
+            return
         read = run.read
         now_ns = self.clock()
         while self.moves and now_ns - self.moves[0].ts_event > self.grace_ns:
@@ -665,7 +681,9 @@ class ReconciliationActor(JournalFollower):
     def _publish_status(self) -> None:
         self.publish(
             "reconciliation.events",
-            ReconciliationReport(correlation_id="published", status=self.status),
+            ReconciliationReport(
+                correlation_id="published", status=self.status, halted=self.halted
+            ),
         )
 
     # -- serving ---------------------------------------------------------------------------------
@@ -674,7 +692,9 @@ class ReconciliationActor(JournalFollower):
         self, request: GetReconciliationState, inbound: Inbound | None
     ) -> ReconciliationReport:
         """The status now."""
-        return ReconciliationReport(correlation_id=request.correlation_id, status=self.status)
+        return ReconciliationReport(
+            correlation_id=request.correlation_id, status=self.status, halted=self.halted
+        )
 
 
 def _with(status: ReconciliationStatus, **changes: Any) -> ReconciliationStatus:

@@ -2,7 +2,8 @@
 
 It polls `portfolio.query` every `risk.poll_interval_ms` (a request with timeout and
 retries, never blocking its mailbox) and decides from the last state it holds. It fails
-closed: no state, a state older than `risk.max_state_age_ms`, a drawdown window at or over
+closed: no state, a part of the books halted (an actor that could not fold a journal event,
+named with its seq), a state older than `risk.max_state_age_ms`, a drawdown window at or over
 its limit, a holding valued with a stale price or none (`risk.deny_on_stale_prices`), or an
 order it cannot value is denied, with the reason.
 
@@ -110,9 +111,13 @@ def trading_gate(
     now_ns: int = 0,
 ) -> tuple[bool, str]:
     """Whether any order may go out at all, whatever its size: the rules that do not depend
-    on the order (the state's age, drawdown limits, reconciliation, price freshness)."""
+    on the order (a halted part of the books, the state's age, drawdown limits,
+    reconciliation, price freshness)."""
     if state is None:
         return False, "no portfolio state yet"
+    if state.halted:
+        shown = "; ".join(f"{h.actor} at seq {h.seq} ({h.reason})" for h in state.halted)
+        return False, f"the books are halted: {shown}"
     if state_age_ms > max_state_age_ms:
         return False, f"portfolio state is {state_age_ms} ms old (limit {max_state_age_ms} ms)"
     drawdown = state.drawdown

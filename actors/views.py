@@ -83,6 +83,9 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
         "unpriced": list(state.unpriced),
         "stale": list(state.stale),
         "reconciliation": reconciliation_json(state),
+        "halted": [
+            {"actor": halt.actor, "seq": halt.seq, "reason": halt.reason} for halt in state.halted
+        ],
     }
 
 
@@ -189,8 +192,10 @@ def portfolio_text(state: dict[str, Any]) -> str:
         f"portfolio at seq {state['seq']}, as of {state['as_of']} "
         f"(valuation currency {state['valuation_currency']})",
         f"  equity: {_short(state['equity'], 2) if state['equity'] is not None else 'unpriced'}",
-        "  cash:",
     ]
+    for halt in state.get("halted") or ():
+        lines.append(f"  HALTED {halt['actor']} at seq {halt['seq']}: {halt['reason']}")
+    lines.append("  cash:")
     for currency, amount in state["cash"].items():
         lines.append(f"    {currency:<6} {_short(amount):>20}")
     lines.append("  positions:")

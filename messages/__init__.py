@@ -75,6 +75,7 @@ from messages.market import (
 from messages.portfolio import (
     Discrepancy,
     DrawdownView,
+    FoldHalted,
     GetPortfolioState,
     PortfolioState,
     PositionState,
@@ -106,6 +107,7 @@ __all__ = [
     "EventBatch",
     "ExecutionReport",
     "FieldError",
+    "FoldHalted",
     "FrameTooLarge",
     "GetCashState",
     "GetDrawdownState",

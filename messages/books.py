@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from messages.base import Identifier, Message, NonNegative, Positive, message
-from messages.portfolio import PositionState
+from messages.portfolio import FoldHalted, PositionState
 
 __all__ = [
     "CashChanged",
@@ -55,11 +55,13 @@ class GetCashState(Message):
 
 @message
 class CashState(Message):
-    """Every cash balance after journal event `seq`."""
+    """Every cash balance after journal event `seq`; `halted` when the cash actor stopped
+    folding at `seq` + 1."""
 
     correlation_id: Identifier
     seq: Annotated[int, NonNegative]
     balances: dict[str, Decimal]
+    halted: FoldHalted | None = None
 
 
 @message
@@ -71,8 +73,10 @@ class GetPositionsState(Message):
 
 @message
 class PositionsState(Message):
-    """Every position after journal event `seq`."""
+    """Every position after journal event `seq`; `halted` when the positions actor stopped
+    folding at `seq` + 1."""
 
     correlation_id: Identifier
     seq: Annotated[int, NonNegative]
     positions: dict[str, PositionState]
+    halted: FoldHalted | None = None

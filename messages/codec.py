@@ -56,6 +56,7 @@ __all__ = [
     "Packed",
     "UnknownMessageType",
     "UnsupportedVersion",
+    "decimal_problem",
     "decode",
     "encode",
     "encode_nesting",
@@ -281,6 +282,20 @@ def _decimal_text(value: Decimal) -> str | None:
         if len(text) <= MAX_DECIMAL_CHARS:
             return text
     return None
+
+
+def decimal_problem(value: Decimal) -> str | None:
+    """None when `value` can travel in a Decimal field (what `encode` checks of it, sign
+    constraints aside), else the reason it cannot, as `encode` would give it.
+
+    A fold checks what it computed with this before taking it, so that a value the wire
+    cannot carry is found at the event that made it, not later when a state is sent.
+    """
+    if type(value) is Decimal and _decimal_text(value) is not None:
+        return None
+    if not isinstance(value, Decimal):
+        return f"must be a Decimal, {_got(value)}"
+    return _explain_decimal_text(str(value)).reason
 
 
 def _decimal_codec(spec: DecimalSpec) -> tuple[_FieldFunction, _FieldFunction]:

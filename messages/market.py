@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from messages.base import Identifier, Message, NonNegative, Positive, TimestampNs, message
-from messages.portfolio import PositionState, ReconciliationStatus
+from messages.portfolio import FoldHalted, PositionState, ReconciliationStatus
 
 __all__ = [
     "DrawdownChanged",
@@ -111,11 +111,13 @@ class GetDrawdownState(Message):
 
 @message
 class DrawdownReport(Message):
-    """The drawdown actor's figures after journal event `seq`."""
+    """The drawdown actor's figures after journal event `seq`; `halted` when it stopped
+    folding (or marking) there."""
 
     correlation_id: Identifier
     seq: Annotated[int, NonNegative]
     figures: DrawdownFigures
+    halted: FoldHalted | None = None
 
 
 @message
@@ -160,7 +162,9 @@ class GetReconciliationState(Message):
 
 @message
 class ReconciliationReport(Message):
-    """The reconciliation actor's status (also published on `reconciliation.events`)."""
+    """The reconciliation actor's status (also published on `reconciliation.events`);
+    `halted` when its fold of the journal stopped (it then compares nothing)."""
 
     correlation_id: Identifier
     status: ReconciliationStatus
+    halted: FoldHalted | None = None

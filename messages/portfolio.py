@@ -6,11 +6,12 @@ from dataclasses import field
 from decimal import Decimal
 from typing import Annotated
 
-from messages.base import Identifier, Message, NonNegative, TimestampNs, message
+from messages.base import Identifier, Message, NonNegative, Positive, TimestampNs, message
 
 __all__ = [
     "Discrepancy",
     "DrawdownView",
+    "FoldHalted",
     "GetPortfolioState",
     "PortfolioState",
     "PositionState",
@@ -24,6 +25,20 @@ class GetPortfolioState(Message):
     """Ask the portfolio for one consistent snapshot; answered with a `PortfolioState`."""
 
     correlation_id: Identifier
+
+
+@message
+class FoldHalted(Message):
+    """`actor` stopped folding the journal at event `seq`: it could not fold that event or
+    carry the state it gives (the drawdown actor: or mark the equity it gives; the
+    portfolio: or value the books at that seq), for `reason`. What it serves stays as it
+    was before, it keeps answering (saying it is halted), and the risk actor denies every
+    order while any part of the books is halted. A restart halts again at the same seq: the
+    event is in the log for good, so the cause has to be dealt with (the log or the code)."""
+
+    actor: Identifier
+    seq: Annotated[int, Positive]
+    reason: str
 
 
 @message
@@ -139,6 +154,8 @@ class PortfolioState(Message):
     `prices` maps each pair to its quote and age at `as_of_ns`; `stale` and `unpriced` name
     the holdings valued with a price older than `prices.max_age_seconds`, or with none.
     `reconciliation` is the last status of the reconciliation actor (None: not in the group).
+    `halted` names every actor of the books that stopped folding, and where (`FoldHalted`):
+    then the snapshot is the last one every part could reach, and no order may go out.
     """
 
     correlation_id: Identifier
@@ -154,3 +171,4 @@ class PortfolioState(Message):
     unpriced: tuple[str, ...] = ()
     price_max_age_ns: Annotated[int, NonNegative] = 0
     reconciliation: ReconciliationStatus | None = None
+    halted: tuple[FoldHalted, ...] = ()

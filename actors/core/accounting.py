@@ -329,7 +329,7 @@ class BooksLedger:
         self.cash.seq = value
         self.positions.seq = value
 
-    def apply(self, seq: int, event: object) -> None:
-        """Fold the event with journal number `seq` into both ledgers."""
-        self.cash.apply(seq, event)
-        self.positions.apply(seq, event)
+    def apply(self, seq: int, event: object) -> tuple[dict[str, Decimal], dict[str, PositionBook]]:
+        """Fold the event with journal number `seq` into both ledgers; the balances and the
+        positions it changed."""
+        return self.cash.apply(seq, event), self.positions.apply(seq, event)

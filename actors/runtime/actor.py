@@ -385,7 +385,19 @@ class ServiceActor(pykka.ThreadingActor):
         sock = self._sockets.get(socket)
         if sock is None:
             return
-        frame = message if type(message) is bytes else encode(message)  # type: ignore[arg-type]
+        try:
+            frame = message if type(message) is bytes else encode(message)  # type: ignore[arg-type]
+        except CodecError as exc:
+            # An answer that cannot be sent must not take the actor down: say why instead.
+            self.failed += 1
+            self.log.opt(exception=exc).error("could not encode the answer: {}", exc)
+            frame = encode(
+                ErrorReply(
+                    correlation_id=getattr(message, "correlation_id", None),
+                    code=ErrorCode.HANDLER_FAILED,
+                    detail=f"the answer could not be encoded: {exc}"[:1000],
+                )
+            )
         try:
             sock.send_multipart([*route, frame], zmq.NOBLOCK)
         except zmq.ZMQError as exc:

@@ -151,8 +151,8 @@ def test_a_cancel_after_partial_fills_keeps_the_fills_and_moves_no_money(books):
         fee=Decimal(0),
         fee_currency="USD",
         quote_rate=None,
-        ts_event=1,
-        ts_init=1,
+        ts_event=1_700_000_000_000_000_003,
+        ts_init=1_700_000_000_000_000_003,
     )
     books.send(deposit(1), fill(2, status=OrderStatus.PARTIALLY_FILLED), cancel)
     state = books.state_at(3)

@@ -389,8 +389,27 @@ def test_a_batch_is_committed_when_it_reaches_max_batch(rig_factory):
         (report(1, fee_currency="EUR"), "fee_currency"),
         (report(1, last_price=Decimal(0)), "last_price"),
         (transfer(1, amount="0"), "amount"),
+        (report(1, last_qty=Decimal("1E+999")), "last_qty"),
+        (report(1, last_price=Decimal("1." + "3" * 40)), "last_price"),
+        (report(1, ts_event=1), "ts_event"),
+        (report(1, ts_init=time.time_ns() + 2 * 86_400 * 10**9), "ts_init"),
+        (report(1, fee=Decimal(0), fee_currency="DOGE"), "fee_currency"),
+        (transfer(1, amount="-1E+999"), "amount"),
     ],
-    ids=["unknown-pair", "unnormalized-pair", "cross-without-rate", "third-fee", "no-price", "t0"],
+    ids=[
+        "unknown-pair",
+        "unnormalized-pair",
+        "cross-without-rate",
+        "third-fee",
+        "no-price",
+        "t0",
+        "absurd-quantity",
+        "too-many-digits",
+        "1970",
+        "two-days-ahead",
+        "foreign-fee-currency",
+        "absurd-withdrawal",
+    ],
 )
 def test_an_invalid_event_is_refused_naming_the_field_and_nothing_is_journaled(
     journal, event, field
