@@ -88,6 +88,8 @@ def parse_decimal(text: object) -> Decimal | None:
 
 def shown(raw: object) -> str:
     """``repr(raw)`` (a Decimal as its digits) cut to a readable length, for error messages."""
+    if isinstance(raw, int) and raw.bit_length() > 4 * _SHOWN_CHARACTERS:
+        return f"an integer of about {int(raw.bit_length() * 0.30103)} digits"
     text = str(raw) if isinstance(raw, Decimal) else repr(raw)
     if len(text) <= _SHOWN_CHARACTERS:
         return text
