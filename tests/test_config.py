@@ -71,6 +71,8 @@ def test_every_setting_line_of_the_shipped_config_has_a_comment():
         (lambda c: c["transport"].update(max_frame_bytes=True), "transport.max_frame_bytes"),
         (lambda c: c["exchange"].update(mode="demo"), "exchange.mode"),
         (lambda c: c["exchange"]["paper"].update(port=70000), "exchange.paper"),
+        (lambda c: c["exchange"]["paper"].update(max_connections=0), "exchange.paper"),
+        (lambda c: c["exchange"]["paper"].update(idle_timeout_seconds=0), "exchange.paper"),
         (
             lambda c: c["exchange"]["paper"]["pairs"].update({"SOL/USD": "cheap"}),
             "exchange.paper.pairs.SOL/USD",

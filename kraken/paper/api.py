@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,7 +23,15 @@ from typing import Any
 from loguru import logger
 
 from kraken.names import load_bundled_results
-from kraken.paper.amounts import fixed, paper_decimal_context, parse_decimal
+from kraken.paper.amounts import (
+    MAX_AMOUNT,
+    AmountError,
+    bounded_decimal,
+    fixed,
+    paper_decimal_context,
+    parse_decimal,
+)
+from kraken.paper.bodies import BodyError, load_json
 from kraken.paper.engine import NANOS_PER_SECOND, ExchangeError, OrderRequest, PaperExchange
 from kraken.paper.history import BoundError, page, parse_bound, within
 from kraken.paper.rate_limit import RestRateCounter
@@ -71,6 +78,12 @@ _TRADE_TYPES = {
 }
 _MAX_QUERY_ORDERS = 50
 _MAX_QUERY_TRADES = 20
+# Kraken's nonce is an unsigned 64-bit integer (20 digits). Larger ones are taken, as a key
+# poisoned by another program's nonce scale is part of what this exchange simulates, but a
+# nonce longer than this is refused: it would lock the key out for good.
+_MAX_NONCE_DIGITS = 40
+# An expiry: at most this many seconds (a Unix time, or from now).
+_MAX_EXPIRE_SECONDS = Decimal(10) ** 11
 
 
 def error_envelope(code: str) -> Envelope:
@@ -148,7 +161,7 @@ def _form_values(body: bytes) -> dict[str, str]:
 
 
 def _json_values(body: bytes) -> dict[str, str]:
-    document = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    document = load_json(body)
     if not isinstance(document, dict):
         raise ValueError("JSON body must be an object")
     values: dict[str, str] = {}
@@ -160,6 +173,19 @@ def _json_values(body: bytes) -> dict[str, str]:
         elif value is not None:
             values[key] = str(value)
     return values
+
+
+def _valid_nonce(text: str) -> bool:
+    """At most ``_MAX_NONCE_DIGITS`` ASCII digits."""
+    return 0 < len(text) <= _MAX_NONCE_DIGITS and text.isascii() and text.isdigit()
+
+
+def _bounded(text: str, param: str, **bounds: Any) -> Decimal:
+    """``bounded_decimal`` of a parameter; ``EGeneral:Invalid arguments:<param>`` otherwise."""
+    try:
+        return bounded_decimal(text, **bounds)
+    except AmountError as error:
+        raise _invalid(param) from error
 
 
 def _valid_cl_ord_id(text: str) -> bool:
@@ -242,7 +268,7 @@ class KrakenApi:
                 values = _json_values(body)
             else:
                 values = _form_values(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, BodyError, ValueError):
             return error_envelope("EAPI:Bad request")
         nonce_text = values.get("nonce", "")
         given = (headers.get("API-Sign") or "").strip()
@@ -252,7 +278,7 @@ class KrakenApi:
             return error_envelope("EGeneral:Internal error")
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
             return error_envelope("EAPI:Invalid signature")
-        if not nonce_text.isdigit() or not self.exchange.accept_nonce(key, int(nonce_text)):
+        if not _valid_nonce(nonce_text) or not self.exchange.accept_nonce(key, int(nonce_text)):
             return error_envelope("EAPI:Invalid nonce")
         if not self._rate_counter.charge(key, method):
             return error_envelope("EAPI:Rate limit exceeded")
@@ -469,17 +495,16 @@ class KrakenApi:
         ordertype = params.required("ordertype").lower()
         if ordertype not in (MARKET, LIMIT):
             raise _invalid("ordertype")
-        volume = parse_decimal(params.required("volume"))
-        if volume is None or volume <= 0:
-            raise _invalid("volume")
+        volume = _bounded(params.required("volume"), "volume", maximum=MAX_AMOUNT)
         limit_price: Decimal | None = None
         if ordertype == LIMIT:
             price_text = params.required("price")
-            limit_price = parse_decimal(price_text)
-            if limit_price is None or price_text[0] in "+-#" or price_text.endswith("%"):
+            parsed = parse_decimal(price_text)
+            if parsed is None or price_text[0] in "+-#" or price_text.endswith("%"):
                 raise _invalid("price")
-            if limit_price <= 0:
+            if parsed <= 0:
                 raise ExchangeError("EOrder:Invalid price")
+            limit_price = _bounded(price_text, "price", maximum=MAX_AMOUNT)
         flags = {f.strip().lower() for f in (params.text("oflags") or "").split(",") if f.strip()}
         if not flags <= _ORDER_FLAGS or {"fcib", "fciq"} <= flags:
             raise _invalid("oflags")
@@ -526,9 +551,7 @@ class KrakenApi:
         if not text or text in ("0", "+0"):
             return None
         relative = text.startswith("+")
-        value = parse_decimal(text[1:] if relative else text)
-        if value is None or value <= 0:
-            raise _invalid("expiretm")
+        value = _bounded(text[1:] if relative else text, "expiretm", maximum=_MAX_EXPIRE_SECONDS)
         now = self._clock()
         expire_ns = int(value * NANOS_PER_SECOND) + (now if relative else 0)
         if expire_ns <= now:

@@ -34,7 +34,10 @@ from loguru import logger
 
 from kraken.names import KrakenNames, PairInfo, UnknownAssetName, UnknownPairName
 from kraken.paper.amounts import (
+    MAX_BALANCE,
     ZERO,
+    AmountError,
+    bounded_decimal,
     decimal_places,
     paper_decimal_context,
     quantize,
@@ -72,6 +75,16 @@ _FIRST_TRADE_ID = 40_000_000
 REASON_USER = "User requested"
 REASON_POST_ONLY = "Post only order"
 REASON_IOC = "Immediate or cancel"
+
+
+def _bounded(value: Decimal, field: str, *, allow_zero: bool = False) -> Decimal:
+    """``bounded_decimal`` for a Decimal handed to the exchange; ValueError naming ``field``."""
+    if not isinstance(value, Decimal):
+        raise ValueError(f"{field}: must be a Decimal, got {type(value).__name__}")
+    try:
+        return bounded_decimal(value, allow_zero=allow_zero)
+    except AmountError as error:
+        raise ValueError(f"{field}: {error}") from None
 
 
 class ExchangeError(Exception):
@@ -220,8 +233,7 @@ class PaperExchange:
         """Set a traded pair's mid (any pair name form), then run one matching pass.
         Returns the mid as set (on the tick)."""
         pair = self.traded_pair(pair_text)
-        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-            raise ValueError(f"price: must be a positive decimal, got {price!r}")
+        price = _bounded(price, "price")
         with self._transaction():
             now = self._clock()
             self.market.set_mid(pair.id, price)
@@ -434,10 +446,10 @@ class PaperExchange:
     def deposit(self, asset_text: str, amount: Decimal) -> LedgerEntry:
         """Credit ``amount`` of an asset (any name form) with a ``deposit`` ledger entry."""
         asset_id = self._asset_for_admin(asset_text)
+        amount = self._admin_amount(asset_id, amount, "amount")
         with self._transaction():
-            amount = self._admin_amount(asset_id, amount, "amount")
-            if amount <= 0:
-                raise ValueError("amount: must be positive")
+            if self._balances.get(asset_id, ZERO) + amount > MAX_BALANCE:
+                raise ValueError(f"amount: the {asset_id} balance would exceed {MAX_BALANCE:f}")
             return self._move(
                 asset_id, amount, ZERO, refid=self._next_id("F"), kind="deposit", now=self._clock()
             )
@@ -445,10 +457,8 @@ class PaperExchange:
     def withdraw(self, asset_text: str, amount: Decimal) -> LedgerEntry:
         """Debit ``amount`` (at most the available balance) with a ``withdrawal`` entry."""
         asset_id = self._asset_for_admin(asset_text)
+        amount = self._admin_amount(asset_id, amount, "amount")
         with self._transaction():
-            amount = self._admin_amount(asset_id, amount, "amount")
-            if amount <= 0:
-                raise ValueError("amount: must be positive")
             if amount > self._available(asset_id):
                 raise ValueError(
                     f"amount: {amount} exceeds the available {self._available(asset_id)} {asset_id}"
@@ -465,10 +475,8 @@ class PaperExchange:
     def set_balance(self, asset_text: str, balance: Decimal) -> Decimal:
         """Set a balance silently (no ledger entry): a drift the books must detect."""
         asset_id = self._asset_for_admin(asset_text)
+        balance = self._admin_amount(asset_id, balance, "balance", allow_zero=True)
         with self._transaction():
-            balance = self._admin_amount(asset_id, balance, "balance")
-            if balance < 0:
-                raise ValueError("balance: must be >= 0")
             previous = self._balances.get(asset_id, ZERO)
             self._balances[asset_id] = balance
             self._dirty_balances.add(asset_id)
@@ -483,8 +491,7 @@ class PaperExchange:
         pair = self.traded_pair(pair_text)
         if side not in (BUY, SELL):
             raise ValueError(f"side: must be 'buy' or 'sell', got {side!r}")
-        if not isinstance(volume, Decimal) or not volume.is_finite() or volume <= 0:
-            raise ValueError(f"volume: must be a positive decimal, got {volume!r}")
+        volume = _bounded(volume, "volume")
         if decimal_places(volume) > pair.lot_decimals:
             raise ValueError(f"volume: at most {pair.lot_decimals} decimals for {pair.altname}")
         request = OrderRequest(pair=pair, side=side, ordertype=MARKET, volume=volume)
@@ -799,13 +806,16 @@ class PaperExchange:
         except UnknownAssetName as error:
             raise ValueError(f"asset: {error}") from error
 
-    def _admin_amount(self, asset_id: str, amount: Decimal, field: str) -> Decimal:
-        if not isinstance(amount, Decimal) or not amount.is_finite():
-            raise ValueError(f"{field}: must be a decimal, got {amount!r}")
+    def _admin_amount(
+        self, asset_id: str, amount: Decimal, field: str, *, allow_zero: bool = False
+    ) -> Decimal:
+        """A bounded amount (``bounded_decimal``) with at most the asset's decimals, quantized
+        to them; ValueError naming ``field`` otherwise."""
         places = self.asset_decimals(asset_id)
-        if decimal_places(amount) > places:
+        value = _bounded(amount, field, allow_zero=allow_zero)
+        if decimal_places(value) > places:
             raise ValueError(f"{field}: at most {places} decimals for {asset_id}")
-        return amount
+        return quantize(value, places)
 
     # ================================================================== internals: ids, state
 

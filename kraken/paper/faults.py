@@ -9,6 +9,7 @@ Draws use a seeded generator so runs repeat.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ ENVELOPE_ERRORS = {
 # Failures are checked in this order when several are active and hit the same request.
 _FAILURE_ORDER = ("drop", "http_502", "unavailable", "rate_limit", "internal")
 MAX_LATENCY_MS = 60_000
+# A fault lasts at most a week: longer is a mistake, and ``inf`` would not fit a time.
+MAX_FAULT_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,8 +61,8 @@ class FaultInjector:
             raise ValueError(f"kind: unknown fault {kind!r}, expected one of {list(FAULT_KINDS)}")
         if not 0 <= rate <= 1:
             raise ValueError(f"rate: must be within 0..1, got {rate}")
-        if not seconds > 0:
-            raise ValueError(f"seconds: must be positive, got {seconds}")
+        if not (math.isfinite(seconds) and 0 < seconds <= MAX_FAULT_SECONDS):
+            raise ValueError(f"seconds: must be within 0..{MAX_FAULT_SECONDS} (> 0), got {seconds}")
         if kind == "latency" and (latency_ms is None or not 0 < latency_ms <= MAX_LATENCY_MS):
             raise ValueError(f"latency_ms: required for latency, 1..{MAX_LATENCY_MS}")
         fault = Fault(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR
+from decimal import ROUND_FLOOR, Decimal
 from typing import TypeVar
 
-from kraken.paper.amounts import PAPER_CONTEXT, parse_decimal
+from kraken.paper.amounts import PAPER_CONTEXT, AmountError, bounded_decimal, parse_decimal
 
 PAGE_SIZE = 50
+# A time bound is a Unix time in seconds: at most this (the year 5138).
+_MAX_BOUND_SECONDS = Decimal(10) ** 11
 
 Record = TypeVar("Record")
 
@@ -41,10 +43,11 @@ def parse_bound(
     """``text`` as a time or an id; None when absent or empty. Raises BoundError(param)."""
     if text is None or not text.strip():
         return None
-    value = parse_decimal(text)
-    if value is not None:
-        if value < 0:
-            raise BoundError(param)
+    if parse_decimal(text) is not None:
+        try:
+            value = bounded_decimal(text, maximum=_MAX_BOUND_SECONDS, allow_zero=True)
+        except AmountError as error:
+            raise BoundError(param) from error
         units = (value * 10_000).to_integral_value(rounding=ROUND_FLOOR, context=PAPER_CONTEXT)
         return Bound(units=int(units))
     seq = seq_of_id(text.strip())

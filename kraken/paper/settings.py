@@ -40,7 +40,9 @@ class PaperSettings:
     uniform share of ±volatility), ``spread_bps`` is the full bid/ask spread around the mid.
     ``pairs`` maps any pair name (``XBT/USD``, ``XXBTZUSD``) to its start mid, or None for a
     cross pair derived from its two USD-quoted legs. ``starting_balances`` are deposited
-    once, when a new account is created.
+    once, when a new account is created. At most ``max_connections`` HTTP connections are
+    served at once (one more waits briefly, then gets 503); a connection idle for
+    ``idle_timeout_seconds`` is closed.
     """
 
     host: str = "127.0.0.1"
@@ -55,6 +57,8 @@ class PaperSettings:
     starting_balances: Mapping[str, Decimal] = field(
         default_factory=lambda: dict(DEFAULT_STARTING_BALANCES)
     )
+    max_connections: int = 64
+    idle_timeout_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not is_loopback_host(self.host):
@@ -63,6 +67,12 @@ class PaperSettings:
             raise ValueError(f"port: out of range: {self.port}")
         if self.tick_interval_seconds < 0:
             raise ValueError("tick_interval_seconds: must be >= 0")
+        if not 1 <= self.max_connections <= 1024:
+            raise ValueError(f"max_connections: must be 1..1024, got {self.max_connections}")
+        if not 0 < self.idle_timeout_seconds <= 3600:
+            raise ValueError(
+                f"idle_timeout_seconds: must be > 0 and <= 3600, got {self.idle_timeout_seconds}"
+            )
         for name in ("volatility_bps", "spread_bps"):
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
