@@ -108,12 +108,20 @@ class RequestFailed(RuntimeError):
         self.attempts = attempts
 
 
+class StartRefused(RuntimeError):
+    """An actor will not start, or not go on, with what it found (a journal that is not the
+    one its snapshot came from, a database file gone); the message says what, in one line."""
+
+
 @dataclass
 class StartupReport:
-    """Filled in by the actor's thread when `on_start` finished, so a host can wait on it."""
+    """Filled in by the actor's thread when it is ready (`on_start` finished, or the actor
+    said `ready()` later), so a host can wait on it; `refused` is set when the actor stopped
+    after that because it cannot go on (`refuse`): its process must not be restarted."""
 
     done: threading.Event
     error: BaseException | None = None
+    refused: str | None = None
 
     @classmethod
     def new(cls) -> StartupReport:
@@ -204,6 +212,7 @@ class ServiceActor(pykka.ThreadingActor):
         self._backlog: dict[str, deque[Message]] = {}
         self._correlation = itertools.count(1)
         self._resend_scheduled = False
+        self._ready_deferred = False
 
     # -- what subclasses declare and override -------------------------------------------------
     def sockets(self) -> Iterable[SocketSpec]:
@@ -242,8 +251,31 @@ class ServiceActor(pykka.ThreadingActor):
             self._startup.done.set()
             self._close_sockets()
             raise
-        self._startup.done.set()
+        if not self._ready_deferred:
+            self._startup.done.set()
         self.log.debug("started with sockets {}", sorted(self._sockets))
+
+    def defer_ready(self) -> None:
+        """Called in `started()`: the actor is not ready when `started()` returns, but when
+        it calls `ready()` (or `refuse()`) later, from its own thread; its host waits for that
+        within its start deadline."""
+        self._ready_deferred = True
+
+    def ready(self) -> None:
+        """The actor is ready (after `defer_ready()`; harmless otherwise)."""
+        self._startup.done.set()
+
+    def refuse(self, reason: str) -> None:
+        """This actor cannot go on, and a restart would not help: before it is ready, its
+        start fails with `reason`; once ready, it stops and its process tells the runner
+        `reason` and exits without being restarted (the group stops)."""
+        self.log.error("{}", reason)
+        if not self._startup.done.is_set():
+            self._startup.error = StartRefused(reason)
+            self._startup.done.set()
+        elif self._startup.refused is None:
+            self._startup.refused = reason
+        self.stop()
 
     def on_stop(self) -> None:
         try:
