@@ -209,7 +209,7 @@ class ServiceActor(pykka.ThreadingActor):
         self._socket_kinds: dict[str, int] = {}
         self._pending_requests: dict[str, _PendingRequest] = {}
         self._unacked: dict[str, OrderedDict[str, list]] = {}
-        self._backlog: dict[str, deque[Message]] = {}
+        self._backlog: dict[str, deque[tuple[Message, float]]] = {}
         self._correlation = itertools.count(1)
         self._resend_scheduled = False
         self._ready_deferred = False
@@ -533,14 +533,18 @@ class ServiceActor(pykka.ThreadingActor):
         """
         unacked = self._unacked.setdefault(endpoint, OrderedDict())
         if len(unacked) >= self.config.transport.reliable_max_in_flight:
-            self._backlog.setdefault(endpoint, deque()).append(message)
+            self._backlog.setdefault(endpoint, deque()).append((message, time.monotonic()))
             return
         self._send_tracked(endpoint, unacked, message)
 
-    def _send_tracked(self, endpoint: str, unacked: OrderedDict, message: Message) -> None:
+    def _send_tracked(
+        self, endpoint: str, unacked: OrderedDict, message: Message, queued: float | None = None
+    ) -> None:
         key = getattr(message, type(message).delivery_key)  # type: ignore[attr-defined]
         frame = encode(message)
-        unacked[key] = [message, frame, time.monotonic()]
+        now = time.monotonic()
+        # [message, frame, last sent, first queued]: resends move the third, never the fourth
+        unacked[key] = [message, frame, now, now if queued is None else queued]
         self._send_frame(endpoint, frame)
         if not self._resend_scheduled:
             self._resend_scheduled = True
@@ -550,6 +554,14 @@ class ServiceActor(pykka.ThreadingActor):
         """How many reliable messages on `endpoint` still wait for their acknowledgement."""
         return len(self._unacked.get(endpoint, ())) + len(self._backlog.get(endpoint, ()))
 
+    def oldest_unacknowledged_seconds(self, endpoint: str) -> float:
+        """How long the oldest reliable message on `endpoint` has waited for its
+        acknowledgement since it was first sent or queued (0.0: none waits)."""
+        unacked = self._unacked.get(endpoint, {})
+        oldest = [entry[3] for entry in itertools.islice(unacked.values(), 1)]
+        oldest += [queued for _, queued in itertools.islice(self._backlog.get(endpoint, ()), 1)]
+        return max(0.0, time.monotonic() - min(oldest)) if oldest else 0.0
+
     def _on_acknowledgement(self, endpoint: str, answer: Acknowledgement | DeliveryRefused) -> None:
         unacked = self._unacked.get(endpoint)
         entry = unacked.pop(answer.key, None) if unacked is not None else None
@@ -557,7 +569,7 @@ class ServiceActor(pykka.ThreadingActor):
             return  # an answer to a resend whose first answer already arrived
         backlog = self._backlog.get(endpoint)
         if backlog:
-            self._send_tracked(endpoint, unacked, backlog.popleft())
+            self._send_tracked(endpoint, unacked, *backlog.popleft())
         try:
             if isinstance(answer, DeliveryRefused):
                 self.log.warning("{} refused {}: {}", endpoint, answer.key, answer.reason)
