@@ -309,7 +309,7 @@ class JournalActor(ServiceActor):
             return
         if self._lost is None:
             self._commit_batch()
-        else:
+        elif self._batch:
             self._abandon_batch(self._lost)
         self._store = None
         try:

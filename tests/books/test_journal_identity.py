@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.journal_store import JournalStore
+from actors.journal_follower import SnapshotStore
+from actors.journal_store import JournalFileLost, JournalStore
 from messages import Transfer, encode
 from tests.books.test_group_e2e import group_config, status, wait_portfolio
 from tests.support.group import RunningGroup, group_pids, one_error_line, run_runner, wait_for
@@ -146,3 +147,60 @@ def test_the_same_journal_after_a_restart_is_followed_on(tmp_path):
     finally:
         assert group.stop() == 0
     assert group_pids(str(path)) == []
+
+
+# -- the pure parts: the store's id and file check, the snapshot store's id -------------------
+def test_the_store_makes_its_id_once_and_keeps_it(tmp_path):
+    with JournalStore(tmp_path / "j.sqlite") as store:
+        made = store.journal_id
+    with JournalStore(tmp_path / "j.sqlite") as reopened:
+        assert reopened.journal_id == made
+    with JournalStore(tmp_path / "other.sqlite") as other:
+        assert other.journal_id != made
+
+
+def test_a_database_made_before_ids_gets_one_and_keeps_its_events(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL,"
+            " ts_journal INTEGER NOT NULL, frame BLOB NOT NULL)"
+        )
+        db.execute("INSERT INTO events VALUES (1, 'k1', 1, x'00')")
+    with JournalStore(path) as store:
+        assert store.committed_seq == 1 and len(store.journal_id) == 32
+        made = store.journal_id
+    with JournalStore(path) as reopened:
+        assert reopened.journal_id == made
+
+
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_the_store_notices_its_file_deleted_or_replaced(tmp_path, change):
+    path = tmp_path / "j.sqlite"
+    store = JournalStore(path)
+    try:
+        store.check_file()  # still the file it opened
+        if change == "deleted":
+            path.unlink()
+        else:
+            (tmp_path / "new.sqlite").write_bytes(path.read_bytes())
+            os.replace(tmp_path / "new.sqlite", path)
+        with pytest.raises(JournalFileLost, match=change):
+            store.check_file()
+    finally:
+        store.close()
+
+
+def test_a_snapshot_file_made_before_ids_loads_without_one_then_keeps_it(tmp_path):
+    path = tmp_path / "positions.sqlite"
+    state = Transfer(transfer_id="t", asset="USD", amount=Decimal(1), ts_event=TS0, ts_init=TS0)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE snapshot (name TEXT PRIMARY KEY, seq INTEGER, state BLOB)")
+        db.execute("INSERT INTO snapshot VALUES ('positions', 7, ?)", (encode(state),))
+    store = SnapshotStore(path)
+    try:
+        assert store.load("positions") == (7, state, None)
+        store.save("positions", 8, state, "abc")
+        assert store.load("positions") == (8, state, "abc")
+    finally:
+        store.close()

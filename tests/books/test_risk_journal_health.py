@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from actors.risk import feed_gate
+from messages import JournalStatus
 from tests.books.test_group_e2e import admin, group_config, status, wait_portfolio
 from tests.support.group import RunningGroup, group_pids, wait_for
 
@@ -126,3 +128,38 @@ def test_risk_denies_while_the_journal_is_frozen_and_reports_wait(tmp_path):
     finally:
         assert group.stop() == 0
     assert group_pids(str(path)) == []
+
+
+# -- the pure rule -----------------------------------------------------------------------------
+def _journal(**changes) -> JournalStatus:
+    fields = {
+        "correlation_id": "j",
+        "journal_id": "abc",
+        "committed_seq": 9,
+        "commit_failures": 0,
+        "failing_since_ns": None,
+        "last_error": "",
+    }
+    return JournalStatus(**(fields | changes))
+
+
+LIMITS = {"max_journal_age_ms": 2000, "max_report_backlog_ms": 1000}
+
+
+def test_the_feed_gate_allows_a_journal_that_commits_with_no_report_waiting_long():
+    assert feed_gate(_journal(), 150, oldest_unacknowledged_ms=999, **LIMITS) == (True, "")
+
+
+def test_the_feed_gate_names_what_denies_most_telling_first():
+    failing = _journal(commit_failures=3, last_error="database or disk is full")
+    allowed, reason = feed_gate(
+        failing, 5000, unacknowledged_reports=4, oldest_unacknowledged_ms=5000, **LIMITS
+    )
+    assert not allowed and "cannot commit: database or disk is full (3 failed" in reason
+    allowed, reason = feed_gate(
+        _journal(), 5000, unacknowledged_reports=4, oldest_unacknowledged_ms=1001, **LIMITS
+    )
+    assert not allowed and "4 execution reports wait" in reason and "1001 ms" in reason
+    allowed, reason = feed_gate(_journal(), 2001, **LIMITS)
+    assert not allowed and "has not answered for 2001 ms" in reason
+    assert feed_gate(None, 0, **LIMITS) == (False, "no status from the journal yet")
