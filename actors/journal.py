@@ -291,7 +291,7 @@ class JournalActor(ServiceActor):
         if self._batch:
             self._abandon_batch(exc)
         self.refuse(
-            f"journal {self.config.journal.database}: {exc} (at seq "
+            f"journal: {exc} (at seq "
             f"{self._store.committed_seq if self._store else '?'}); nothing more is "
             "acknowledged. Restore the file, or move the followers' snapshots aside to "
             "rebuild the books from a new journal"
