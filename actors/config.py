@@ -135,6 +135,7 @@ class RiskSettings:
     deny_on_stale_prices: bool = True
     max_reconciliation_age_seconds: float | None = 180.0
     deny_on_discrepancy: bool = True
+    max_report_backlog_ms: int = 2000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,6 +283,8 @@ def _check_drawdown(config: ServiceConfig) -> None:
         limit = getattr(config.risk, key)
         if limit is not None and not (limit.is_finite() and limit > 0):
             raise ConfigError(f"risk.{key}", f"must be a percentage > 0 or null, got {limit}")
+    if config.risk.max_report_backlog_ms <= 0:
+        raise ConfigError("risk.max_report_backlog_ms", "must be > 0")
     recon = config.reconciliation
     if recon.interval_seconds <= 0:
         raise ConfigError("reconciliation.interval_seconds", "must be > 0")

@@ -20,9 +20,10 @@ read twice is harmless.
   Without the file a paper account is read from its beginning and a live one from now.
 - Orders: `SubmitOrder` (told by a caller, or planned by the paper demo flow every
   `execution.order_interval_seconds`) is checked with the risk actor first (`CheckOrder`,
-  request with timeout); no answer or a denial places nothing. An approved order goes to the
-  feed with a fresh `cl_ord_id`. In live mode no order is ever placed unless
-  `execution.allow_live_orders` is true.
+  request with timeout, carrying how many reports wait for the journal and for how long, so
+  risk denies while the books lag behind the exchange); no answer or a denial places
+  nothing. An approved order goes to the feed with a fresh `cl_ord_id`. In live mode no order
+  is ever placed unless `execution.allow_live_orders` is true.
 """
 
 from __future__ import annotations
@@ -638,6 +639,11 @@ class ExecutionActor(ServiceActor):
             side=order.side,
             quantity=order.volume,
             price=price,
+            # how far the books lag behind what the feed saw: risk denies past its limit
+            unacknowledged_reports=self.unacknowledged("journal.ingest"),
+            oldest_unacknowledged_ms=int(
+                self.oldest_unacknowledged_seconds("journal.ingest") * 1000
+            ),
         )
         self.request(
             "risk.query",

@@ -19,7 +19,15 @@ once. If a commit fails, the batch is rolled back and every sender gets an `Erro
 (code UNAVAILABLE): nothing was acknowledged, so the reliable senders resend.
 
 `journal.replay` answers `ReplayEvents` from the committed log, rebuilt from the stored
-frames, bounded by `journal.replay_max_events` and by the transport's frame size limit.
+frames, bounded by `journal.replay_max_events` and by the transport's frame size limit, and
+`GetJournalStatus` (whether commits succeed; the risk actor asks). Every replayed and
+published batch carries the journal's id (`JournalStore.journal_id`), so a follower knows
+whether this is the journal its snapshot was folded from.
+
+The database file is checked before every commit and every `FILE_CHECK_SECONDS`: once it is
+deleted or replaced by another file, nothing more is acknowledged (it would go into a file
+nobody can open again): the open batch is rolled back, every event and replay is refused, and
+the actor refuses to go on (`ServiceActor.refuse`), so the runner stops the group.
 
 `ts_journal` comes from `clock()` (wall time in ns; tests override it) and never decreases
 along the log: an event is stamped max(clock, previous stamp), so a clock stepped back does
@@ -39,7 +47,7 @@ from typing import Any
 from actors.config import decimal_context
 from actors.core.accounting import BookingError, booking_for
 from actors.core.event_bounds import check_event_bounds
-from actors.journal_store import JournalStore, JournalStoreError, StoredEvent
+from actors.journal_store import JournalFileLost, JournalStore, JournalStoreError, StoredEvent
 from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSpec, handles
 from kraken.names import KrakenNames, UnknownPairName
 from messages import (
@@ -51,6 +59,8 @@ from messages import (
     ErrorReply,
     EventBatch,
     ExecutionReport,
+    GetJournalStatus,
+    JournalStatus,
     ReplayEvents,
     SequencedEvent,
     Transfer,
@@ -96,6 +106,9 @@ REPLAY_CACHE_RANGES = 3
 """Replayed ranges the journal keeps ready to send (a range is at most
 `journal.replay_max_events` events): followers that catch up together ask for the same ranges
 one after the other."""
+
+FILE_CHECK_SECONDS = 1.0
+"""How often the journal checks, between commits, that its database file is still there."""
 
 JournalEvent = ExecutionReport | Transfer | BalanceAdjusted
 """What the journal accepts on its ingest channel."""
@@ -153,6 +166,10 @@ def validate_event(
             f"the event encodes to {len(frame)} bytes; the journal takes at most {max_bytes}",
         )
     return frame
+
+
+class _CheckFile:
+    """Timer message: check that the database file is still the one open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +231,10 @@ class JournalActor(ServiceActor):
         self._store: JournalStore | None = None
         self._batch: list[_Answer] = []
         self._recent_replays = _RecentReplays(REPLAY_CACHE_RANGES)
+        self._lost: JournalFileLost | None = None
+        self._commit_failures = 0
+        self._failing_since_ns: int | None = None
+        self._last_error = ""
 
     def sockets(self) -> Iterable[SocketSpec]:
         return (Serve(INGEST_ENDPOINT), Publish(EVENTS_ENDPOINT), Serve(REPLAY_ENDPOINT))
@@ -252,12 +273,50 @@ class JournalActor(ServiceActor):
             settings.synchronous,
             settings.max_batch,
         )
+        self.log.info("journal id {}", self._store.journal_id)
+        self.schedule(FILE_CHECK_SECONDS, _CheckFile())
+
+    @handles(_CheckFile)
+    def on_check_file(self, tick: _CheckFile, inbound: Inbound | None) -> None:
+        """Between commits too: a database file deleted while idle is noticed within
+        `FILE_CHECK_SECONDS`, not at the next event."""
+        if self._store is not None and self._lost is None:
+            try:
+                self._store.check_file()
+            except JournalFileLost as exc:
+                self._file_lost(exc)
+                return
+        self.schedule(FILE_CHECK_SECONDS, _CheckFile())
+
+    def _file_lost(self, exc: JournalFileLost) -> None:
+        """Acknowledge nothing more: roll back what is open, refuse what comes, stop."""
+        if self._lost is not None:
+            return
+        self._lost = exc
+        self._note_commit_failure(exc)
+        if self._batch:
+            self._abandon_batch(exc)
+        self.refuse(
+            f"journal: {exc} (at seq "
+            f"{self._store.committed_seq if self._store else '?'}); nothing more is "
+            "acknowledged. Restore the file, or move the followers' snapshots aside to "
+            "rebuild the books from a new journal"
+        )
+
+    def _note_commit_failure(self, exc: BaseException) -> None:
+        if self._commit_failures == 0:
+            self._failing_since_ns = self.clock()
+        self._commit_failures += 1
+        self._last_error = str(exc)
 
     def stopping(self) -> None:
         store = self._store
         if store is None:
             return
-        self._commit_batch()
+        if self._lost is None:
+            self._commit_batch()
+        elif self._batch:
+            self._abandon_batch(self._lost)
         self._store = None
         try:
             store.close()
@@ -303,6 +362,8 @@ class JournalActor(ServiceActor):
         lookup when it is refused.
         """
         store = self._require_store()
+        if self._lost is not None:
+            return _unavailable(self._lost)
         key = getattr(event, type(event).delivery_key)
         now = self.clock()  # read once: it bounds the event's times and stamps ts_journal
         try:
@@ -369,12 +430,20 @@ class JournalActor(ServiceActor):
             return
         batch, self._batch = self._batch, []
         try:
+            self._store.check_file()
+        except JournalFileLost as exc:
+            self._batch = batch
+            self._file_lost(exc)
+            return
+        try:
             self._store.commit()
         except (sqlite3.Error, JournalStoreError) as exc:
             self._batch = batch
             self._abandon_batch(exc)
             return
         self.commits += 1
+        self._commit_failures = 0
+        self._failing_since_ns = None
         published = 0
         try:
             for inbound, acks in _acknowledgements_by_sender(batch, self._acks_per_frame):
@@ -388,6 +457,7 @@ class JournalActor(ServiceActor):
                             "first_seq": first_seq,
                             "seq": first_seq + len(events) - 1,
                             "events": events,
+                            "journal_id": self._store.journal_id,
                         },
                     ),
                 )
@@ -402,6 +472,8 @@ class JournalActor(ServiceActor):
         """Roll back the open transaction and tell every sender of the batch it failed."""
         batch, self._batch = self._batch, []
         self.failed += 1
+        if not isinstance(cause, JournalFileLost):
+            self._note_commit_failure(cause)
         self.log.error(
             "could not journal a batch of {} events, none acknowledged: {}", len(batch), cause
         )
@@ -426,6 +498,8 @@ class JournalActor(ServiceActor):
         made of the stored frames without encoding them again.
         """
         store = self._require_store()
+        if self._lost is not None:
+            raise self._lost  # answered as an ErrorReply: nothing is served from a lost file
         head = store.committed_seq
         end = head if request.to_seq is None else min(request.to_seq, head)
         max_events = min(request.max_events, self.config.journal.replay_max_events)
@@ -466,7 +540,21 @@ class JournalActor(ServiceActor):
                 "events": tuple(frame for _, frame, _ in chosen),
                 "head_seq": head,
                 "complete": last >= end,
+                "journal_id": store.journal_id,
             },
+        )
+
+    @handles(GetJournalStatus, on=REPLAY_ENDPOINT)
+    def on_status(self, request: GetJournalStatus, inbound: Inbound | None) -> JournalStatus:
+        """Whether commits succeed now (the risk actor denies orders while they fail)."""
+        store = self._require_store()
+        return JournalStatus(
+            correlation_id=request.correlation_id,
+            journal_id=store.journal_id,
+            committed_seq=store.committed_seq,
+            commit_failures=self._commit_failures,
+            failing_since_ns=self._failing_since_ns,
+            last_error=self._last_error[:500],
         )
 
     def _require_store(self) -> JournalStore:

@@ -17,6 +17,13 @@ counted (`halts`), and a `FoldHalted` goes out on the follower's events endpoint
 second, for readers that join later). The follower stops folding, keeps answering its queries
 (saying where it halted), and the risk actor denies orders while it is halted. After a restart
 it replays to the same event and halts at the same seq again.
+
+The snapshot also keeps the id of the journal it was folded from (`EventBatch.journal_id`).
+At start the follower is ready only once the journal's first replay answer agrees with it:
+a journal with another id (deleted and made again, replaced by another file), or one whose
+head is behind the snapshot's seq, is refused (`ServiceActor.refuse`, naming both), so the
+group does not start on it; the same found later stops the group. A snapshot without an id
+(made before ids existed) takes the journal's, if the journal is not behind it.
 """
 
 from __future__ import annotations
@@ -103,9 +110,11 @@ class _CatchUp:
 
 
 class SnapshotStore:
-    """One row per follower: the encoded state message and the seq it reflects."""
+    """One row per follower: the encoded state message, the seq it reflects and the id of
+    the journal it was folded from."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -113,19 +122,25 @@ class SnapshotStore:
         # (FULL) is the truth, so a lost snapshot only means replaying from an older one.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, seq INTEGER, state BLOB)"
+            "CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, seq INTEGER, state BLOB,"
+            " journal_id TEXT)"
         )
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(snapshot)")]
+        if "journal_id" not in columns:  # a file made before snapshots named their journal
+            self._db.execute("ALTER TABLE snapshot ADD COLUMN journal_id TEXT")
 
-    def load(self, name: str) -> tuple[int, Message] | None:
-        """The last saved (seq, state) of `name`, or None."""
-        row = self._db.execute("SELECT seq, state FROM snapshot WHERE name = ?", (name,)).fetchone()
-        return None if row is None else (row[0], decode(row[1], max_bytes=1 << 30))
+    def load(self, name: str) -> tuple[int, Message, str | None] | None:
+        """The last saved (seq, state, journal id or None) of `name`, or None."""
+        row = self._db.execute(
+            "SELECT seq, state, journal_id FROM snapshot WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else (row[0], decode(row[1], max_bytes=1 << 30), row[2])
 
-    def save(self, name: str, seq: int, state: Message) -> None:
+    def save(self, name: str, seq: int, state: Message, journal_id: str | None = None) -> None:
         """Replace the saved state of `name` atomically."""
         self._db.execute(
-            "INSERT OR REPLACE INTO snapshot (name, seq, state) VALUES (?, ?, ?)",
-            (name, seq, encode(state)),
+            "INSERT OR REPLACE INTO snapshot (name, seq, state, journal_id) VALUES (?, ?, ?, ?)",
+            (name, seq, encode(state), journal_id),
         )
 
     def close(self) -> None:
@@ -204,9 +219,13 @@ class JournalFollower(ServiceActor):
         )
         self._store = SnapshotStore(self.snapshot_path())
         saved = self._store.load(self.name)
+        self.journal_id: str | None = None  # of the journal folded from; None: not known yet
         if saved is not None:
-            self.restore(*saved)
-            self.log.info("restored from snapshot at seq {}", saved[0])
+            seq, state, self.journal_id = saved
+            self.restore(seq, state)
+            self.log.info("restored from snapshot at seq {} of journal {}", seq, self.journal_id)
+        self._journal_refused = False
+        self.defer_ready()  # ready once the journal's first answer agrees with the snapshot
         self._replaying = False
         self.halted: FoldHalted | None = None
         self.halts = 0
@@ -231,13 +250,47 @@ class JournalFollower(ServiceActor):
         self._save()
 
     def _save(self) -> None:
-        self._store.save(self.name, self.seq, self.current_state())
+        self._store.save(self.name, self.seq, self.current_state(), self.journal_id)
         self._since_snapshot = 0
+
+    def _journal_agrees(self, journal_id: str, head_seq: int | None) -> bool:
+        """Whether the journal that answered (`journal_id`, its `head_seq` when known) is the
+        one the state was folded from; if not, refuse to go on, naming both. An empty id (a
+        journal without one) is not compared; an unknown own id takes the journal's."""
+        if self._journal_refused:
+            return False
+        database = self.config.journal.database
+        snapshot = f"{self._store.path} at seq {self.seq} (journal id {self.journal_id})"
+        problem = None
+        if journal_id and self.journal_id is not None and journal_id != self.journal_id:
+            problem = (
+                f"the journal {database} (id {journal_id}, last seq {head_seq}) is not the one "
+                f"the snapshot {snapshot} was folded from"
+            )
+        elif head_seq is not None and head_seq < self.seq:
+            problem = (
+                f"the journal {database} (id {journal_id or '?'}) ends at seq {head_seq}, "
+                f"behind the snapshot {snapshot}"
+            )
+        if problem is not None:
+            self._journal_refused = True
+            self.refuse(
+                f"{self.name}: {problem}; restore that journal, or move the snapshot aside "
+                "to fold this journal from its start"
+            )
+            return False
+        if journal_id and self.journal_id is None:
+            self.journal_id = journal_id
+            self._save()  # the snapshot names its journal from now on
+            self.log.info("following journal {}", journal_id)
+        return True
 
     @handles(EventsCommitted, on="journal.events")
     def on_events_committed(self, batch: EventsCommitted, inbound: Inbound | None) -> None:
         """Apply a group commit's events and tell readers once; on a gap, catch up by replay."""
         self._last_event_at = time.monotonic()
+        if not self._journal_agrees(batch.journal_id, None):
+            return
         if self.halted is not None or batch.seq <= self.seq:
             return  # halted, or already applied (a replay overlapped the live stream)
         if self._replaying or batch.first_seq > self.seq + 1:
@@ -329,7 +382,7 @@ class JournalFollower(ServiceActor):
                 self.publish_changes(first_seq, self.seq, changed)
 
     def _catch_up(self) -> None:
-        if not self._replaying and self.halted is None:
+        if not self._replaying and self.halted is None and not self._journal_refused:
             self._ask_replay(self.seq + 1)
 
     def _ask_replay(self, from_seq: int) -> None:
@@ -350,7 +403,11 @@ class JournalFollower(ServiceActor):
         self._replaying = False
         if not isinstance(batch, EventBatch):
             self.log.warning("journal answered a replay with {}", type(batch).__name__)
+            self.ready()  # the next answer is checked
             return
+        if not self._journal_agrees(batch.journal_id, batch.head_seq):
+            return
+        self.ready()
         events = batch.events
         if self.halted is not None:
             return
@@ -364,3 +421,5 @@ class JournalFollower(ServiceActor):
 
     def _replay_failed(self, failure: RequestFailed) -> None:
         self._replaying = False  # the next event or the next tick tries again
+        if not self._journal_refused:
+            self.ready()  # no journal to compare with yet: its first answer is checked

@@ -4,6 +4,11 @@ The table is the event log itself:
 
     events(seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, ts_journal INTEGER, frame BLOB)
 
+Beside it, `identity(journal_id)` holds one random id, created with the database (or, for a
+database made before the id existed, when it is first opened): the followers keep it with
+their snapshots, so a journal that is not the one they folded (deleted and made again,
+replaced by another file) is told apart from theirs even when its seqs look plausible.
+
 `seq` is 1, 2, 3, ... with no gap: the store hands out `head_seq + 1` for each appended event
 and takes it back on a rollback. `key` is the event's delivery key (an execution report's
 `exec_id`, a transfer's `transfer_id`); its UNIQUE index answers "already journaled?" as the
@@ -21,12 +26,14 @@ Not thread-safe: one store is opened, used and closed by one thread (the journal
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["JournalStore", "JournalStoreError", "StoredEvent"]
+__all__ = ["JournalFileLost", "JournalStore", "JournalStoreError", "StoredEvent"]
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -50,9 +57,16 @@ CREATE TABLE IF NOT EXISTS events (
 )
 """
 
+_IDENTITY_SCHEMA = "CREATE TABLE IF NOT EXISTS identity (journal_id TEXT NOT NULL)"
+
 
 class JournalStoreError(RuntimeError):
     """The journal database cannot be opened or used as the journal; the message says why."""
+
+
+class JournalFileLost(JournalStoreError):
+    """The database file open here was deleted or replaced by another file: what is committed
+    from now on would go to a file nobody will ever open again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +102,18 @@ class JournalStore:
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(_SCHEMA)
+            self._db.execute(_IDENTITY_SCHEMA)
+            ids = [row[0] for row in self._db.execute("SELECT journal_id FROM identity")]
+            if not ids:
+                ids = [uuid.uuid4().hex]
+                self._db.execute("INSERT INTO identity (journal_id) VALUES (?)", ids)
+            self._db.execute("COMMIT")
+            if len(ids) != 1 or not ids[0]:
+                raise JournalStoreError(f"{path}: table identity must hold one id, has {ids}")
+            self.journal_id: str = ids[0]  # made once with the database, never changed
+            self._files = _file_identities(path)
             columns = [row[1] for row in self._db.execute("PRAGMA table_info(events)")]
             if columns != list(_COLUMNS):
                 raise JournalStoreError(
@@ -131,6 +156,21 @@ class JournalStore:
     def pending(self) -> int:
         """How many appended events wait for `commit()`."""
         return self._head_seq - self._committed_seq
+
+    def check_file(self) -> None:
+        """Raise `JournalFileLost` when the database file (or its write-ahead log) open here
+        is no longer the one at its path: deleted, or replaced by another file."""
+        for name, identity in self._files.items():
+            try:
+                now = os.stat(name)
+            except FileNotFoundError:
+                raise JournalFileLost(f"{name} was deleted while the journal had it open") from None
+            except OSError as exc:
+                raise JournalFileLost(f"{name} cannot be checked: {exc.strerror}") from None
+            if (now.st_dev, now.st_ino) != identity:
+                raise JournalFileLost(
+                    f"{name} was replaced by another file while the journal had it open"
+                )
 
     # -- writing -------------------------------------------------------------------------
     def append(self, key: str, ts_journal: int, frame: bytes) -> tuple[int, bool]:
@@ -239,3 +279,16 @@ class JournalStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _file_identities(path: Path) -> dict[str, tuple[int, int]]:
+    """(device, inode) of the database file and of its write-ahead log, by file name (the
+    log only when it exists: SQLite makes it on the first read in WAL mode)."""
+    found: dict[str, tuple[int, int]] = {}
+    for name in (str(path), f"{path}-wal"):
+        try:
+            stat = os.stat(name)
+        except FileNotFoundError:
+            continue
+        found[name] = (stat.st_dev, stat.st_ino)
+    return found

@@ -7,6 +7,13 @@ named with its seq), a state older than `risk.max_state_age_ms`, a drawdown wind
 its limit, a holding valued with a stale price or none (`risk.deny_on_stale_prices`), or an
 order it cannot value is denied, with the reason.
 
+The books must also be keeping up with the exchange: it asks the journal for its status on
+the same poll (`GetJournalStatus`) and denies while the journal's commits fail or it has not
+answered within `risk.max_state_age_ms`, and while the asker of a `CheckOrder` says one of
+its execution reports has waited longer than `risk.max_report_backlog_ms` for the journal's
+acknowledgement (`feed_gate`). No request goes from here to the execution actor, which asks
+here: the backlog comes with its question.
+
 Exposure of a position is |quantity × price| in the valuation currency: its market value
 when the portfolio priced it, else quantity × average cost (its cost basis). An order's
 effect is judged at the order's price: exposure after = |(quantity ± order quantity) × price|.
@@ -30,8 +37,10 @@ from actors.runtime.actor import (
 )
 from messages import (
     CheckOrder,
+    GetJournalStatus,
     GetPortfolioState,
     GetRiskVerdict,
+    JournalStatus,
     PortfolioState,
     PositionState,
     RiskDecision,
@@ -159,11 +168,44 @@ def trading_gate(
     return True, ""
 
 
+def feed_gate(
+    journal: JournalStatus | None,
+    journal_age_ms: int,
+    *,
+    max_journal_age_ms: int,
+    unacknowledged_reports: int = 0,
+    oldest_unacknowledged_ms: int = 0,
+    max_report_backlog_ms: int,
+) -> tuple[bool, str]:
+    """Whether what happens on the exchange reaches the books: the journal answers and
+    commits, and no execution report has waited too long for its acknowledgement. While
+    either fails the books lag behind the exchange, however fresh the state looks. The most
+    telling reason first: failing commits, then the backlog, then a journal gone silent."""
+    if journal is not None and journal.commit_failures:
+        return False, (
+            f"the journal cannot commit: {journal.last_error} "
+            f"({journal.commit_failures} failed in a row)"
+        )
+    if oldest_unacknowledged_ms > max_report_backlog_ms:
+        return False, (
+            f"{unacknowledged_reports} execution reports wait for the journal's "
+            f"acknowledgement, the oldest for {oldest_unacknowledged_ms} ms "
+            f"(limit {max_report_backlog_ms} ms)"
+        )
+    if journal is None:
+        return False, "no status from the journal yet"
+    if journal_age_ms > max_journal_age_ms:
+        return False, (
+            f"the journal has not answered for {journal_age_ms} ms (limit {max_journal_age_ms} ms)"
+        )
+    return True, ""
+
+
 class RiskActor(ServiceActor):
     """Answers `CheckOrder` on `risk.query` from the last portfolio state it read."""
 
     def sockets(self) -> Iterable[SocketSpec]:
-        return (Connect("portfolio.query"), Serve("risk.query"))
+        return (Connect("portfolio.query"), Connect("journal.replay"), Serve("risk.query"))
 
     def started(self) -> None:
         self.state: PortfolioState | None = None
@@ -171,6 +213,10 @@ class RiskActor(ServiceActor):
         self.polling = False
         self.denied = 0
         self.approved = 0
+        self.journal: JournalStatus | None = None
+        self.journal_received = 0.0
+        self.journal_polling = False
+        self._backlog: tuple[int, int, float] | None = None  # the last asker's, received at
         self.schedule(0, _Poll())
 
     @handles(_Poll)
@@ -184,6 +230,14 @@ class RiskActor(ServiceActor):
                 on_reply=self._got_state,
                 on_failure=self._poll_failed,
             )
+        if not self.journal_polling:
+            self.journal_polling = True
+            self.request(
+                "journal.replay",
+                GetJournalStatus(correlation_id=self.next_correlation_id()),
+                on_reply=self._got_journal_status,
+                on_failure=self._journal_poll_failed,
+            )
         self.schedule(self.config.risk.poll_interval_ms / 1000, _Poll())
 
     def _got_state(self, answer: object) -> None:
@@ -196,6 +250,43 @@ class RiskActor(ServiceActor):
 
     def _poll_failed(self, failure: RequestFailed) -> None:
         self.polling = False
+
+    def _got_journal_status(self, answer: object) -> None:
+        self.journal_polling = False
+        if isinstance(answer, JournalStatus):
+            self.journal = answer
+            self.journal_received = time.monotonic()
+        else:
+            self.log.warning("journal answered {}", answer)
+
+    def _journal_poll_failed(self, failure: RequestFailed) -> None:
+        self.journal_polling = False
+
+    def _feed_verdict(self, reports: int, oldest_ms: int) -> tuple[bool, str]:
+        age_ms = (
+            int((time.monotonic() - self.journal_received) * 1000)
+            if self.journal is not None
+            else 1 << 31
+        )
+        return feed_gate(
+            self.journal,
+            age_ms,
+            max_journal_age_ms=self.config.risk.max_state_age_ms,
+            unacknowledged_reports=reports,
+            oldest_unacknowledged_ms=oldest_ms,
+            max_report_backlog_ms=self.config.risk.max_report_backlog_ms,
+        )
+
+    def _last_backlog(self) -> tuple[int, int]:
+        """The backlog the last `CheckOrder` reported, aged since, while it is recent (an
+        asker that stopped asking tells nothing more)."""
+        if self._backlog is None:
+            return 0, 0
+        reports, oldest_ms, received = self._backlog
+        waited_ms = int((time.monotonic() - received) * 1000)
+        if waited_ms > self.config.risk.max_state_age_ms:
+            return 0, 0
+        return reports, oldest_ms + waited_ms if reports else 0
 
     def counters(self) -> dict[str, int]:
         return {"approved": self.approved, "denied": self.denied}
@@ -223,7 +314,9 @@ class RiskActor(ServiceActor):
     def on_get_verdict(self, request: GetRiskVerdict, inbound: Inbound | None) -> RiskVerdict:
         """Whether orders may go out now at all (the order-independent rules), and why not."""
         age_ms = self._state_age_ms()
-        allowed, reason = trading_gate(self.state, age_ms, **self._rules())
+        allowed, reason = self._feed_verdict(*self._last_backlog())
+        if allowed:
+            allowed, reason = trading_gate(self.state, age_ms, **self._rules())
         return RiskVerdict(
             correlation_id=request.correlation_id,
             trading_allowed=allowed,
@@ -239,14 +332,23 @@ class RiskActor(ServiceActor):
         """Approve or deny, fail closed."""
         risk = self.config.risk
         age_ms = self._state_age_ms()
-        approved, reason = decide(
-            order,
-            self.state,
-            age_ms,
-            max_position_exposure=risk.max_position_exposure,
-            max_total_exposure=risk.max_total_exposure,
-            **self._rules(),
+        self._backlog = (
+            order.unacknowledged_reports,
+            order.oldest_unacknowledged_ms,
+            time.monotonic(),
         )
+        approved, reason = self._feed_verdict(
+            order.unacknowledged_reports, order.oldest_unacknowledged_ms
+        )
+        if approved:
+            approved, reason = decide(
+                order,
+                self.state,
+                age_ms,
+                max_position_exposure=risk.max_position_exposure,
+                max_total_exposure=risk.max_total_exposure,
+                **self._rules(),
+            )
         if approved:
             self.approved += 1
         else:

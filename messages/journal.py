@@ -12,6 +12,8 @@ __all__ = [
     "EventBatch",
     "EventsCommitted",
     "ExecutionReport",
+    "GetJournalStatus",
+    "JournalStatus",
     "OrderStatus",
     "PriceMark",
     "ReplayEvents",
@@ -140,12 +142,14 @@ class EventsCommitted(Message):
     in one frame), so a follower folds a whole commit and tells its readers once.
 
     `events` holds every seq from `first_seq` to `seq`, each exactly once; a follower that
-    finds anything else (or a gap before `first_seq`) catches up by replay.
+    finds anything else (or a gap before `first_seq`) catches up by replay. `journal_id` is
+    the id of the journal that committed them (empty: a journal that has none).
     """
 
     first_seq: Annotated[int, Positive]
     seq: Annotated[int, Positive]
     events: tuple[SequencedEvent, ...]
+    journal_id: str = ""
 
 
 @message
@@ -165,10 +169,38 @@ class ReplayEvents(Message):
 class EventBatch(Message):
     """The answer to `ReplayEvents`: events in seq order and the journal's `head_seq`.
 
-    `complete` is true when the batch reaches the requested end (or the head).
+    `complete` is true when the batch reaches the requested end (or the head). `journal_id`
+    is the id of the journal answering (empty: a journal that has none): a follower compares
+    it, and `head_seq`, with the journal its snapshot was folded from.
     """
 
     correlation_id: Identifier
     events: tuple[SequencedEvent, ...]
     head_seq: Annotated[int, NonNegative]
     complete: bool
+    journal_id: str = ""
+
+
+@message
+class GetJournalStatus(Message):
+    """Ask the journal (on `journal.replay`) whether it can commit; answered by
+    `JournalStatus`."""
+
+    correlation_id: Identifier
+
+
+@message
+class JournalStatus(Message):
+    """Whether the journal can take events now.
+
+    `commit_failures` counts the commits that failed in a row (0: the last one succeeded),
+    `failing_since_ns` is when the first of them failed, `last_error` says why. `committed_seq`
+    is the head of the log; `journal_id` its id.
+    """
+
+    correlation_id: Identifier
+    journal_id: str
+    committed_seq: Annotated[int, NonNegative]
+    commit_failures: Annotated[int, NonNegative]
+    failing_since_ns: TimestampNs | None
+    last_error: str

@@ -13,13 +13,20 @@ __all__ = ["CheckOrder", "GetRiskVerdict", "RiskDecision", "RiskVerdict"]
 
 @message
 class CheckOrder(Message):
-    """Ask the risk actor whether an order of `quantity` `pair` at about `price` may go out."""
+    """Ask the risk actor whether an order of `quantity` `pair` at about `price` may go out.
+
+    The asker says how far the books lag behind what it has seen: `unacknowledged_reports`
+    of its execution reports wait for the journal's acknowledgement, the oldest of them for
+    `oldest_unacknowledged_ms` (0 and 0: none waits).
+    """
 
     correlation_id: Identifier
     pair: Identifier
     side: Side
     quantity: Annotated[Decimal, Positive]
     price: Annotated[Decimal, Positive]
+    unacknowledged_reports: Annotated[int, NonNegative] = 0
+    oldest_unacknowledged_ms: Annotated[int, NonNegative] = 0
 
 
 @message

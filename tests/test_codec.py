@@ -272,6 +272,7 @@ def test_a_frame_nesting_encoded_messages_is_byte_for_byte_what_encode_gives(
             "events": sequenced,
             "head_seq": batch.head_seq,
             "complete": batch.complete,
+            "journal_id": batch.journal_id,
         },
     )
 

@@ -108,12 +108,20 @@ class RequestFailed(RuntimeError):
         self.attempts = attempts
 
 
+class StartRefused(RuntimeError):
+    """An actor will not start, or not go on, with what it found (a journal that is not the
+    one its snapshot came from, a database file gone); the message says what, in one line."""
+
+
 @dataclass
 class StartupReport:
-    """Filled in by the actor's thread when `on_start` finished, so a host can wait on it."""
+    """Filled in by the actor's thread when it is ready (`on_start` finished, or the actor
+    said `ready()` later), so a host can wait on it; `refused` is set when the actor stopped
+    after that because it cannot go on (`refuse`): its process must not be restarted."""
 
     done: threading.Event
     error: BaseException | None = None
+    refused: str | None = None
 
     @classmethod
     def new(cls) -> StartupReport:
@@ -201,9 +209,10 @@ class ServiceActor(pykka.ThreadingActor):
         self._socket_kinds: dict[str, int] = {}
         self._pending_requests: dict[str, _PendingRequest] = {}
         self._unacked: dict[str, OrderedDict[str, list]] = {}
-        self._backlog: dict[str, deque[Message]] = {}
+        self._backlog: dict[str, deque[tuple[Message, float]]] = {}
         self._correlation = itertools.count(1)
         self._resend_scheduled = False
+        self._ready_deferred = False
 
     # -- what subclasses declare and override -------------------------------------------------
     def sockets(self) -> Iterable[SocketSpec]:
@@ -242,8 +251,31 @@ class ServiceActor(pykka.ThreadingActor):
             self._startup.done.set()
             self._close_sockets()
             raise
-        self._startup.done.set()
+        if not self._ready_deferred:
+            self._startup.done.set()
         self.log.debug("started with sockets {}", sorted(self._sockets))
+
+    def defer_ready(self) -> None:
+        """Called in `started()`: the actor is not ready when `started()` returns, but when
+        it calls `ready()` (or `refuse()`) later, from its own thread; its host waits for that
+        within its start deadline."""
+        self._ready_deferred = True
+
+    def ready(self) -> None:
+        """The actor is ready (after `defer_ready()`; harmless otherwise)."""
+        self._startup.done.set()
+
+    def refuse(self, reason: str) -> None:
+        """This actor cannot go on, and a restart would not help: before it is ready, its
+        start fails with `reason`; once ready, it stops and its process tells the runner
+        `reason` and exits without being restarted (the group stops)."""
+        self.log.error("{}", reason)
+        if not self._startup.done.is_set():
+            self._startup.error = StartRefused(reason)
+            self._startup.done.set()
+        elif self._startup.refused is None:
+            self._startup.refused = reason
+        self.stop()
 
     def on_stop(self) -> None:
         try:
@@ -513,14 +545,18 @@ class ServiceActor(pykka.ThreadingActor):
         """
         unacked = self._unacked.setdefault(endpoint, OrderedDict())
         if len(unacked) >= self.config.transport.reliable_max_in_flight:
-            self._backlog.setdefault(endpoint, deque()).append(message)
+            self._backlog.setdefault(endpoint, deque()).append((message, time.monotonic()))
             return
         self._send_tracked(endpoint, unacked, message)
 
-    def _send_tracked(self, endpoint: str, unacked: OrderedDict, message: Message) -> None:
+    def _send_tracked(
+        self, endpoint: str, unacked: OrderedDict, message: Message, queued: float | None = None
+    ) -> None:
         key = getattr(message, type(message).delivery_key)  # type: ignore[attr-defined]
         frame = encode(message)
-        unacked[key] = [message, frame, time.monotonic()]
+        now = time.monotonic()
+        # [message, frame, last sent, first queued]: resends move the third, never the fourth
+        unacked[key] = [message, frame, now, now if queued is None else queued]
         self._send_frame(endpoint, frame)
         if not self._resend_scheduled:
             self._resend_scheduled = True
@@ -530,6 +566,14 @@ class ServiceActor(pykka.ThreadingActor):
         """How many reliable messages on `endpoint` still wait for their acknowledgement."""
         return len(self._unacked.get(endpoint, ())) + len(self._backlog.get(endpoint, ()))
 
+    def oldest_unacknowledged_seconds(self, endpoint: str) -> float:
+        """How long the oldest reliable message on `endpoint` has waited for its
+        acknowledgement since it was first sent or queued (0.0: none waits)."""
+        unacked = self._unacked.get(endpoint, {})
+        oldest = [entry[3] for entry in itertools.islice(unacked.values(), 1)]
+        oldest += [queued for _, queued in itertools.islice(self._backlog.get(endpoint, ()), 1)]
+        return max(0.0, time.monotonic() - min(oldest)) if oldest else 0.0
+
     def _on_acknowledgement(self, endpoint: str, answer: Acknowledgement | DeliveryRefused) -> None:
         unacked = self._unacked.get(endpoint)
         entry = unacked.pop(answer.key, None) if unacked is not None else None
@@ -537,7 +581,7 @@ class ServiceActor(pykka.ThreadingActor):
             return  # an answer to a resend whose first answer already arrived
         backlog = self._backlog.get(endpoint)
         if backlog:
-            self._send_tracked(endpoint, unacked, backlog.popleft())
+            self._send_tracked(endpoint, unacked, *backlog.popleft())
         try:
             if isinstance(answer, DeliveryRefused):
                 self.log.warning("{} refused {}: {}", endpoint, answer.key, answer.reason)

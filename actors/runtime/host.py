@@ -27,14 +27,15 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from actors.config import ServiceConfig
 from actors.registry import ACTOR_CLASSES
-from actors.runtime.actor import ServiceActor, StartupReport
+from actors.runtime.actor import ServiceActor, StartRefused, StartupReport
 from actors.runtime.logs import configure_logging
 from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket
 from messages import GetProcessHealth, Ping, Pong, ProcessHealth
 from messages.codec import CodecError, decode, encode
 
 EXIT_STARTUP_FAILED = 3
-"""Exit code of a process that cannot start as configured: the runner does not retry it."""
+"""Exit code of a process that cannot start as configured, or cannot go on (an actor
+refused to): the runner does not retry it."""
 
 EXIT_ACTOR_DIED = 4
 EXIT_STOP_OVERRAN = 5
@@ -111,6 +112,7 @@ class ActorHost:
         self.context = context or zmq.Context.instance()
         self.actor_names = actor_names or config.processes[process].actors
         self.refs: dict[str, pykka.ActorRef] = {}
+        self._startups: dict[str, StartupReport] = {}
         curve_file = config.transport.curve_secret_key_file
         self._curve = CurveKeys.load(curve_file) if curve_file else None
         self._authenticator: ThreadAuthenticator | None = None
@@ -141,13 +143,14 @@ class ActorHost:
                 curve=self._curve,
             )
             self.refs[name] = ref
+            self._startups[name] = startup
             if not startup.done.wait(timeout_seconds):
                 self.stop()
                 raise HostStartError(f"actor {name} did not start within {timeout_seconds} s")
             if startup.error is not None:
                 self.stop()
                 error = startup.error
-                if isinstance(error, EndpointError):
+                if isinstance(error, EndpointError | StartRefused):
                     raise HostStartError(str(error)) from None
                 raise HostStartError(f"actor {name} failed to start: {error!r}") from None
 
@@ -166,6 +169,10 @@ class ActorHost:
         """Names of actors that are no longer running."""
         return [name for name, ref in self.refs.items() if not ref.is_alive()]
 
+    def refusals(self) -> list[str]:
+        """Why actors stopped because they cannot go on (`ServiceActor.refuse`), if any did."""
+        return [s.refused for s in self._startups.values() if s.refused is not None]
+
     def stop(self, timeout_seconds: float = 10.0) -> None:
         """Stop the actors in reverse start order, each within its share of the deadline."""
         deadline = time.monotonic() + timeout_seconds
@@ -179,6 +186,7 @@ class ActorHost:
             except pykka.ActorDeadError:
                 pass
         self.refs.clear()
+        self._startups.clear()
         if self._authenticator is not None:
             self._authenticator.stop()
             self._authenticator = None
@@ -257,6 +265,13 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
             if control.poll(200, zmq.POLLIN):
                 _answer_control(control, host, process, config)
             dead = host.dead_actors()
+            refusals = host.refusals()
+            if refusals:
+                # Not a crash: a restart would find the same; the runner stops the group.
+                logger.error("stopping: {}", refusals[0])
+                print(json.dumps({"error": refusals[0]}), file=report, flush=True)
+                exit_code = EXIT_STARTUP_FAILED
+                break
             if dead:
                 logger.error("actor(s) {} died; exiting so the runner restarts us", dead)
                 exit_code = EXIT_ACTOR_DIED

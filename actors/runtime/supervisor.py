@@ -6,8 +6,9 @@ backoff that doubles up to a cap, and starts again from the first delay once the
 `restart_backoff_reset_seconds` without crashing; more than `max_restarts` exits within
 `restart_window_seconds` stop the whole group with a clear message. A child that cannot start
 as configured (exit code 3, or an `error` line) stops the group at once: retrying a port in
-use or a bad setting does not help. Stopping goes in reverse start order, SIGTERM first,
-SIGKILL for stragglers past the deadline.
+use or a bad setting does not help. So does a running child that says a later `error` line
+(an actor that cannot go on, e.g. its journal's file is gone): restarting it would not help.
+Stopping goes in reverse start order, SIGTERM first, SIGKILL for stragglers past the deadline.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class _Child:
         self.spec = spec
         self.process: subprocess.Popen | None = None
         self.ready_line: dict | None = None
+        self.refusal: str | None = None
         self.exits: deque[float] = deque()
         self.restart_at: float | None = None
         self.backoff = backoff
@@ -110,6 +112,7 @@ class _Child:
         env = dict(os.environ)
         env.update(self.spec.env)
         self.ready_line = None
+        self.refusal = None
         self._buffer = b""
         self.process = subprocess.Popen(
             list(self.spec.argv),
@@ -123,7 +126,8 @@ class _Child:
         logger.info("started process {} (pid {})", self.spec.name, self.process.pid)
 
     def read_ready_line(self) -> None:
-        """Consume what the child wrote to stdout; parse its first line."""
+        """Consume what the child wrote to stdout; parse its first line, and the `error` of
+        a later one (the child cannot go on: `refusal`)."""
         assert self.process is not None and self.process.stdout is not None
         fd = self.process.stdout.fileno()
         while True:
@@ -133,16 +137,19 @@ class _Child:
             chunk = os.read(fd, 65536)
             if not chunk:
                 return
-            if self.ready_line is not None:
-                continue  # nothing else is expected on stdout; keep the pipe drained
-            self._buffer += chunk
-            if b"\n" in self._buffer:
-                line, _, _ = self._buffer.partition(b"\n")
+            self._buffer = (self._buffer + chunk)[-65536:]  # lines are short; keep it bounded
+            while b"\n" in self._buffer:
+                line, _, self._buffer = self._buffer.partition(b"\n")
                 try:
                     parsed = json.loads(line)
                 except ValueError:
                     parsed = {"error": f"unexpected startup line {line[:200]!r}"}
-                self.ready_line = parsed if isinstance(parsed, dict) else {"error": repr(parsed)}
+                if not isinstance(parsed, dict):
+                    parsed = {"error": repr(parsed)}
+                if self.ready_line is None:
+                    self.ready_line = parsed
+                elif "error" in parsed and self.refusal is None:
+                    self.refusal = str(parsed["error"])
 
     def stdout_fd(self) -> int | None:
         if self.process is None or self.process.stdout is None or self.process.stdout.closed:
@@ -268,11 +275,16 @@ class Supervisor:
             return
         child.read_ready_line()
         code = child.process.poll()
+        if child.refusal is not None:
+            raise GroupFailed(f"process {child.spec.name} stopped: {child.refusal}")
         if code is None:
             if child.ready_line and "error" in child.ready_line:
                 raise GroupFailed(f"process {child.spec.name}: {child.ready_line['error']}")
             return
+        child.read_ready_line()  # what it said just before it exited
         child.close_pipe()
+        if child.refusal is not None:
+            raise GroupFailed(f"process {child.spec.name} stopped: {child.refusal}")
         reason = describe_exit(code)
         if code == EXIT_STARTUP_FAILED or (child.ready_line and "error" in child.ready_line):
             detail = (child.ready_line or {}).get("error", reason)
