@@ -224,6 +224,7 @@ class ServiceActor(pykka.ThreadingActor):
         self._topic_bytes: dict[str, int] = {}
         self._ignored_frames: dict[str, int] = {}
         self._unbound: set[str] = set()
+        self._reopenable: set[str] = set()
 
     # -- what subclasses declare and override -------------------------------------------------
     def sockets(self) -> Iterable[SocketSpec]:
@@ -294,6 +295,10 @@ class ServiceActor(pykka.ThreadingActor):
         self._socket_kinds[key] = kind
         if kind == zmq.XPUB:
             self.inbox.register(sock, key, functools.partial(self._read_subscriptions, key))
+            # Only this process reaches an inproc endpoint, and its peers would not come
+            # back after a reopening (inproc does not reconnect): it is never reopened.
+            if not self.config.endpoints[key.split("#")[0]].startswith("inproc://"):
+                self._reopenable.add(key)
         else:
             self.inbox.register(sock, key)
 
@@ -538,8 +543,8 @@ class ServiceActor(pykka.ThreadingActor):
         leaves is forgotten by libzmq). Any other frame is counted as malformed and ignored.
         libzmq still keeps every distinct topic a peer names while it stays connected, so
         once the topics on this socket exceed `SUBSCRIPTION_TOPIC_BUDGET` bytes the socket is
-        reopened: every peer is dropped with what it made libzmq hold, and the subscribers
-        reconnect by themselves, as after a restart of this process.
+        reopened (ipc, tcp): every peer is dropped with what it made libzmq hold, and the
+        subscribers reconnect by themselves, as after a restart of this process.
         """
         for _ in range(_SUBSCRIPTION_BATCH):
             try:
@@ -555,7 +560,7 @@ class ServiceActor(pykka.ThreadingActor):
                 if len(frame) > 1:
                     topics = self._topic_bytes.get(key, 0) + len(frame) - 1
                     self._topic_bytes[key] = topics
-                    if topics > SUBSCRIPTION_TOPIC_BUDGET:
+                    if topics > SUBSCRIPTION_TOPIC_BUDGET and key in self._reopenable:
                         self._reopen_publisher(key, sock, topics)
                         return
             elif frame[:1] != b"\x00":
