@@ -531,9 +531,11 @@ class ServiceActor(pykka.ThreadingActor):
     def publish_frame(self, endpoint: str, frame: bytes) -> None:
         """Publish a message already encoded (by `encode` or `encode_nesting`) as it is."""
         sock = self._sockets.get(endpoint)
-        if sock is None and endpoint in self._unbound:
-            return  # being bound again: it has no subscriber to send to
-        self._sockets[endpoint].send(frame, zmq.NOBLOCK)
+        if sock is None:
+            if endpoint in self._unbound:
+                return  # being bound again: it has no subscriber to send to
+            raise KeyError(f"{endpoint} is not a socket of {self.name}")
+        sock.send(frame, zmq.NOBLOCK)
 
     def _read_subscriptions(self, key: str, sock: zmq.Socket) -> None:
         """Read what the peers of the publishing socket `key` sent: subscriptions only.
@@ -601,8 +603,8 @@ class ServiceActor(pykka.ThreadingActor):
                 self._context, zmq.XPUB, name, address, self.config.transport, self._curve
             )
         except EndpointError as exc:
-            # The closed socket's listener lets go of the address a moment later (tcp,
-            # inproc); until then this endpoint publishes to nobody.
+            # The closed socket's listener lets go of a tcp address a moment later; until
+            # then this endpoint publishes to nobody.
             self.log.debug("{} not bound again yet: {}", key, exc.reason)
             self.schedule(_REBIND_RETRY_SECONDS, _Timer("rebind", key))
             return
