@@ -12,7 +12,8 @@ see typed messages only, never a socket. Three patterns are built in:
   `request()` asks another actor from inside an actor without blocking its mailbox (timeout,
   retries, then a `RequestFailed` to the failure callback);
 - publish / subscribe: `publish()` on a `Publish` socket, handlers for what a `Subscribe`
-  socket receives;
+  socket receives; every subscriber gets every message (topics are not used), and what a
+  peer can make a publishing socket hold is bounded (see `_read_subscriptions`);
 - reliable send: `send_reliable()` keeps each message until an `Acknowledgement` with its
   delivery key comes back (alone, or among the `Acknowledgements` of one frame), resending
   on a timer (the receiver deduplicates).
@@ -23,6 +24,7 @@ A handler that raises is logged with its traceback and counted; a request gets a
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -38,7 +40,13 @@ from loguru import logger
 
 from actors.config import ServiceConfig
 from actors.runtime.inbox import Frames, SocketInbox
-from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket, connect_socket
+from actors.runtime.sockets import (
+    SUBSCRIPTION_TOPIC_BUDGET,
+    CurveKeys,
+    EndpointError,
+    bind_socket,
+    connect_socket,
+)
 from messages import (
     Acknowledgement,
     Acknowledgements,
@@ -61,7 +69,7 @@ class Serve:
 
 @dataclass(frozen=True)
 class Publish:
-    """Bind a PUB: `publish()` sends to every subscriber."""
+    """Bind an XPUB: `publish()` sends to every subscriber, whatever topic it names."""
 
     endpoint: str
 
@@ -82,7 +90,14 @@ class Connect:
 
 SocketSpec = Serve | Publish | Subscribe | Connect
 
-_KINDS = {Serve: zmq.ROUTER, Publish: zmq.PUB, Subscribe: zmq.SUB, Connect: zmq.DEALER}
+_KINDS = {Serve: zmq.ROUTER, Publish: zmq.XPUB, Subscribe: zmq.SUB, Connect: zmq.DEALER}
+
+_SUBSCRIPTION_BATCH = 1024
+"""Subscription frames read from one publishing socket per wake-up, before other work."""
+
+_REBIND_RETRY_SECONDS = 0.02
+"""A publishing socket that cannot be bound again yet (its old listener is still closing)
+is tried again after this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +228,12 @@ class ServiceActor(pykka.ThreadingActor):
         self._correlation = itertools.count(1)
         self._resend_scheduled = False
         self._ready_deferred = False
+        self._subscriptions = 0
+        self._subscription_resets = 0
+        self._topic_bytes: dict[str, int] = {}
+        self._ignored_frames: dict[str, int] = {}
+        self._unbound: set[str] = set()
+        self._reopenable: set[str] = set()
 
     # -- what subclasses declare and override -------------------------------------------------
     def sockets(self) -> Iterable[SocketSpec]:
@@ -299,9 +320,18 @@ class ServiceActor(pykka.ThreadingActor):
         else:
             sock = connect_socket(self._context, kind, name, address, transport, self._curve)
         key = name if name not in self._sockets else f"{name}#{kind}"
+        self._add_socket(key, kind, sock)
+
+    def _add_socket(self, key: str, kind: int, sock: zmq.Socket) -> None:
         self._sockets[key] = sock
         self._socket_kinds[key] = kind
-        if kind != zmq.PUB:
+        if kind == zmq.XPUB:
+            self.inbox.register(sock, key, functools.partial(self._read_subscriptions, key))
+            # Only this process reaches an inproc endpoint, and its peers would not come
+            # back after a reopening (inproc does not reconnect): it is never reopened.
+            if not self.config.endpoints[key.split("#")[0]].startswith("inproc://"):
+                self._reopenable.add(key)
+        else:
             self.inbox.register(sock, key)
 
     def _close_sockets(self) -> None:
@@ -312,6 +342,7 @@ class ServiceActor(pykka.ThreadingActor):
                 pass
             sock.close(linger=100)
         self._sockets.clear()
+        self._unbound.clear()
 
     # -- timers ----------------------------------------------------------------------------
     def schedule(self, delay_seconds: float, message: Any) -> None:
@@ -403,8 +434,16 @@ class ServiceActor(pykka.ThreadingActor):
             failed=self.failed,
             malformed=self.malformed,
             sent_ns=ping.sent_ns,
-            counters=self.counters(),
+            counters={**self._runtime_counters(), **self.counters()},
         )
+
+    def _runtime_counters(self) -> dict[str, int]:
+        if zmq.XPUB not in self._socket_kinds.values():
+            return {}
+        return {
+            "subscriptions": self._subscriptions,
+            "subscription_resets": self._subscription_resets,
+        }
 
     # -- request / reply -------------------------------------------------------------------
     def reply(self, inbound: Inbound, message: Message) -> None:
@@ -525,15 +564,97 @@ class ServiceActor(pykka.ThreadingActor):
         elif timer.kind == "resend":
             self._resend_scheduled = False
             self._resend_due()
+        elif timer.kind == "rebind":
+            self._bind_publisher(timer.key)
 
     # -- publish / subscribe ---------------------------------------------------------------
     def publish(self, endpoint: str, message: Message) -> None:
         """Send `message` to every subscriber of the `Publish` socket `endpoint`."""
-        self._sockets[endpoint].send(encode(message), zmq.NOBLOCK)
+        self.publish_frame(endpoint, encode(message))
 
     def publish_frame(self, endpoint: str, frame: bytes) -> None:
         """Publish a message already encoded (by `encode` or `encode_nesting`) as it is."""
-        self._sockets[endpoint].send(frame, zmq.NOBLOCK)
+        sock = self._sockets.get(endpoint)
+        if sock is None:
+            if endpoint in self._unbound:
+                return  # being bound again: it has no subscriber to send to
+            raise KeyError(f"{endpoint} is not a socket of {self.name}")
+        sock.send(frame, zmq.NOBLOCK)
+
+    def _read_subscriptions(self, key: str, sock: zmq.Socket) -> None:
+        """Read what the peers of the publishing socket `key` sent: subscriptions only.
+
+        Each subscription, whatever its topic, subscribes its peer to everything (one entry
+        per peer, however often it subscribes); unsubscriptions are ignored (a peer that
+        leaves is forgotten by libzmq). Any other frame is counted as malformed and ignored.
+        libzmq still keeps every distinct topic a peer names while it stays connected, so
+        once the topics on this socket exceed `SUBSCRIPTION_TOPIC_BUDGET` bytes the socket is
+        reopened (ipc, tcp): every peer is dropped with what it made libzmq hold, and the
+        subscribers reconnect by themselves, as after a restart of this process.
+        """
+        for _ in range(_SUBSCRIPTION_BATCH):
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            # SUBSCRIBE applies to the peer of the last subscription libzmq handed out, and a
+            # frame that is not a subscription can shift that pairing by one: answering every
+            # frame gives each subscribing peer its subscribe-all all the same.
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+            if frame[:1] == b"\x01":
+                self._subscriptions += 1
+                if len(frame) > 1:
+                    topics = self._topic_bytes.get(key, 0) + len(frame) - 1
+                    self._topic_bytes[key] = topics
+                    if topics > SUBSCRIPTION_TOPIC_BUDGET and key in self._reopenable:
+                        self._reopen_publisher(key, sock, topics)
+                        return
+            elif frame[:1] != b"\x00":
+                self.malformed += 1
+                ignored = self._ignored_frames.get(key, 0) + 1
+                self._ignored_frames[key] = ignored
+                if ignored & (ignored - 1) == 0:  # the 1st, 2nd, 4th, 8th...: no flood of lines
+                    self.log.warning(
+                        "ignored a frame on {} that is no subscription ({} so far): {!r}",
+                        key,
+                        ignored,
+                        frame[:40],
+                    )
+
+    def _reopen_publisher(self, key: str, sock: zmq.Socket, topics: int) -> None:
+        self.log.warning(
+            "peers of {} subscribed to {} bytes of topics (more than {}): closing it, which "
+            "drops every subscriber, and binding it again",
+            key,
+            topics,
+            SUBSCRIPTION_TOPIC_BUDGET,
+        )
+        self._subscription_resets += 1
+        self._topic_bytes[key] = 0
+        self.inbox.unregister(sock)
+        del self._sockets[key]
+        sock.close(linger=0)
+        self._unbound.add(key)
+        self._bind_publisher(key)
+
+    def _bind_publisher(self, key: str) -> None:
+        if key not in self._unbound:
+            return  # stopped meanwhile
+        name = key.split("#")[0]
+        address = self.config.endpoints[name]
+        try:
+            sock = bind_socket(
+                self._context, zmq.XPUB, name, address, self.config.transport, self._curve
+            )
+        except EndpointError as exc:
+            # The closed socket's listener lets go of a tcp address a moment later; until
+            # then this endpoint publishes to nobody.
+            self.log.debug("{} not bound again yet: {}", key, exc.reason)
+            self.schedule(_REBIND_RETRY_SECONDS, _Timer("rebind", key))
+            return
+        self._unbound.discard(key)
+        self._add_socket(key, zmq.XPUB, sock)
+        self.log.info("{} bound again", key)
 
     # -- reliable send ---------------------------------------------------------------------
     def send_reliable(self, endpoint: str, message: Message) -> None:

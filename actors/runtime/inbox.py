@@ -14,9 +14,11 @@ import itertools
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import zmq
+from loguru import logger
 
 _RECV_BATCH = 256
 
@@ -57,6 +59,7 @@ class SocketInbox:
         self._poller = zmq.Poller()
         self._poller.register(self._wake_read, zmq.POLLIN)
         self._sockets: dict[zmq.Socket, str] = {}
+        self._readers: dict[zmq.Socket, Callable[[zmq.Socket], None]] = {}
         self._timers: list[tuple[float, int, Any]] = []
         self._timer_order = itertools.count()
 
@@ -74,13 +77,19 @@ class SocketInbox:
         return not self._told and not self._received
 
     # -- the actor's thread ---------------------------------------------------------------
-    def register(self, sock: zmq.Socket, name: str) -> None:
-        """Poll `sock` for incoming frames, reported as `Frames(name, ...)`."""
+    def register(
+        self, sock: zmq.Socket, name: str, reader: Callable[[zmq.Socket], None] | None = None
+    ) -> None:
+        """Poll `sock` for incoming frames, reported as `Frames(name, ...)`; with `reader`,
+        that is called instead (in this thread, within `get`) to read what `sock` has."""
         self._sockets[sock] = name
+        if reader is not None:
+            self._readers[sock] = reader
         self._poller.register(sock, zmq.POLLIN)
 
     def unregister(self, sock: zmq.Socket) -> None:
         """Stop polling `sock` (before closing it)."""
+        self._readers.pop(sock, None)
         if self._sockets.pop(sock, None) is not None:
             self._poller.unregister(sock)
 
@@ -116,8 +125,15 @@ class SocketInbox:
                     continue
                 name = self._sockets.get(sock)
                 if name is None:
+                    continue  # unregistered by a reader earlier in this round
+                reader = self._readers.get(sock)
+                if reader is None:
+                    self._receive_from(sock, name)
                     continue
-                self._receive_from(sock, name)
+                try:
+                    reader(sock)
+                except Exception as exc:  # pykka's loop must never see it
+                    logger.opt(exception=exc).error("reading {} failed: {}", name, exc)
             if not events and not block:
                 raise _Empty
             if deadline is not None and time.monotonic() >= deadline and self.empty():

@@ -2,6 +2,12 @@
 
 Every socket is made, used and closed by a single thread. Binding failures become
 `EndpointError` naming the endpoint and the address, so a port in use is one clear line.
+
+A publishing socket is an XPUB in manual mode: libzmq hands every subscription frame to the
+owning actor, which maps it to subscribe-all for the peer that sent it (`SUBSCRIBE b""`), so
+the topic a peer names never selects what it gets. libzmq 4.3.5 still keeps every distinct
+topic a peer subscribed to (for the unsubscriptions it reports when the peer leaves), so the
+actor also counts the topic bytes and reopens the socket past `SUBSCRIPTION_TOPIC_BUDGET`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,21 @@ import zmq
 import zmq.auth
 
 from actors.config import TransportSettings
+
+SUBSCRIPTION_MAX_BYTES = 512
+"""MAXMSGSIZE of a publishing socket: only subscriptions come in on it (a subscribe-all is
+one byte); a larger frame drops that peer's connection. The ZMTP and CURVE handshake
+commands pass the same limit (CURVE's INITIATE is some 300 bytes)."""
+
+SUBSCRIPTION_HWM = 16
+"""RCVHWM of a publishing socket: the subscription frames libzmq queues from one peer ahead
+of the actor's reading (a subscriber sends one)."""
+
+SUBSCRIPTION_TOPIC_BUDGET = 16 * 1024
+"""Topic bytes subscribed on one publishing socket, over all its peers, before the actor
+reopens it. libzmq keeps some 50 bytes of memory per topic byte while the peer stays, and
+takes in a few hundred frames ahead of the actor's reading, so a flood costs the process
+tens of MB at most, whatever its length; the service's own subscribers name no topic."""
 
 
 class EndpointError(RuntimeError):
@@ -73,6 +94,12 @@ def bind_socket(
     _apply_options(sock, transport)
     if kind == zmq.ROUTER:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+    if kind == zmq.XPUB:
+        # Lossy (no XPUB_NODROP): a subscriber that does not keep up loses messages past
+        # SNDHWM and catches up by replay; it never blocks the publisher.
+        sock.setsockopt(zmq.XPUB_MANUAL, 1)
+        sock.setsockopt(zmq.MAXMSGSIZE, SUBSCRIPTION_MAX_BYTES)
+        sock.setsockopt(zmq.RCVHWM, SUBSCRIPTION_HWM)
     if curve is not None and _is_tcp(address):
         sock.curve_server = True
         sock.curve_secretkey = curve.secret

@@ -29,7 +29,7 @@ from messages import (
     ReplayEvents,
     Side,
 )
-from tests.support.group import RunningGroup, write_config
+from tests.support.group import RunningGroup, wait_for, write_config
 
 
 def report(n: int, pair: str = "XBT/USD") -> ExecutionReport:
@@ -279,6 +279,168 @@ def test_curve_secures_a_tcp_endpoint_beyond_loopback(tmp_path):
         plain = RequestClient(context, "test.ingest", target, config.transport, retries=0)
         with plain, pytest.raises(RequestFailed):
             plain.request(Ping(correlation_id="plain", sent_ns=1))
+    finally:
+        host.stop()
+        context.destroy(linger=0)
+
+
+def _subscriber(context: zmq.Context, address: str, kind: int = zmq.SUB, topic: bytes = b""):
+    sock = context.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    if kind == zmq.SUB:
+        sock.setsockopt(zmq.SUBSCRIBE, topic)
+    sock.connect(address)
+    return sock
+
+
+def _received_seqs(sock: zmq.Socket, quiet_ms: int = 300) -> list[int]:
+    """The seqs of the events published to `sock` until nothing more comes for `quiet_ms`."""
+    from messages.codec import decode
+
+    seqs = []
+    while sock.poll(quiet_ms, zmq.POLLIN):
+        seqs.append(decode(sock.recv()).seq)
+    return seqs
+
+
+def _publish_until_received(placement: Placement, subscribers: list[zmq.Socket]) -> int:
+    """Ingest reports until every subscriber got one (a subscription takes effect once the
+    publisher has read it); the seq of the last, after which each gets every event."""
+    deadline = time.monotonic() + 10
+    waiting = list(subscribers)
+    n = 9000
+    with placement.client("test.ingest") as ingest:
+        while waiting and time.monotonic() < deadline:
+            n += 1
+            last = ingest.request(report(n)).seq
+            waiting = [sock for sock in waiting if not sock.poll(50, zmq.POLLIN)]
+    assert not waiting, "a subscriber never received an event"
+    for sock in subscribers:
+        _received_seqs(sock, quiet_ms=100)
+    return last
+
+
+def test_a_publisher_delivers_every_event_once_to_each_subscriber_of_everything(placement):
+    address = placement.config.endpoints["test.events"]
+    plain = _subscriber(placement.context, address)
+    also_topics = _subscriber(placement.context, address)
+    for n in range(50):  # each one a subscribe-all for the publisher: one entry, not 51
+        also_topics.setsockopt(zmq.SUBSCRIBE, f"topic {n}".encode())
+    try:
+        last = _publish_until_received(placement, [plain, also_topics])
+        with placement.client("test.ingest") as ingest:
+            for n in range(1, 21):
+                ingest.request(report(n))
+        expected = list(range(last + 1, last + 21))
+        assert _received_seqs(plain) == expected
+        assert _received_seqs(also_topics) == expected
+    finally:
+        plain.close(0)
+        also_topics.close(0)
+    with placement.client("test.ingest") as client:
+        pong = client.request(Ping(correlation_id="p-subs", sent_ns=1))
+    assert pong.counters["subscriptions"] >= 52 and pong.counters["subscription_resets"] == 0
+
+
+def test_frames_on_a_publishing_socket_that_are_no_subscription_are_counted_and_ignored(placement):
+    address = placement.config.endpoints["test.events"]
+    garbage = _subscriber(placement.context, address, kind=zmq.XSUB)
+    plain = _subscriber(placement.context, address)
+    try:
+        for frame in (b"", b"\x02not a subscription", b"\x93\xa4Nope\x01\x80"):
+            garbage.send(frame)
+        garbage.send(b"\x00never subscribed")  # an unsubscription: ignored, not counted
+
+        def malformed() -> int:
+            with placement.client("test.ingest") as client:
+                return client.request(Ping(correlation_id="p-garbage", sent_ns=1)).malformed
+
+        wait_for(lambda: malformed() >= 3)
+        assert malformed() == 3
+        last = _publish_until_received(placement, [plain])
+        with placement.client("test.ingest") as ingest:
+            for n in range(1, 6):
+                ingest.request(report(n))
+        assert _received_seqs(plain) == list(range(last + 1, last + 6))
+    finally:
+        garbage.close(0)
+        plain.close(0)
+
+
+def test_a_publisher_past_its_topic_budget_is_reopened_and_subscribers_come_back(placement):
+    import os
+
+    from actors.runtime.sockets import SUBSCRIPTION_TOPIC_BUDGET
+
+    address = placement.config.endpoints["test.events"]
+    plain = _subscriber(placement.context, address)
+    flood = _subscriber(placement.context, address, kind=zmq.XSUB)
+
+    def counters() -> dict[str, int]:
+        with placement.client("test.ingest") as client:
+            return client.request(Ping(correlation_id="p-resets", sent_ns=1)).counters
+
+    try:
+        _publish_until_received(placement, [plain])
+        subscribed = counters()["subscriptions"]
+        flood_size = SUBSCRIPTION_TOPIC_BUDGET // 200 + 1
+        for _ in range(flood_size):
+            flood.send(b"\x01" + os.urandom(200))
+        if address.startswith("inproc://"):
+            # only this process reaches it, and inproc peers would not come back: kept open
+            wait_for(lambda: counters()["subscriptions"] >= subscribed + flood_size)
+            assert counters()["subscription_resets"] == 0
+        else:
+            wait_for(lambda: counters()["subscription_resets"] >= 1)
+        flood.close(0)
+        last = _publish_until_received(placement, [plain])  # it reconnected by itself
+        with placement.client("test.ingest") as ingest:
+            for n in range(1, 6):
+                ingest.request(report(n))
+        assert _received_seqs(plain) == list(range(last + 1, last + 6))
+    finally:
+        flood.close(0)
+        plain.close(0)
+
+
+def test_a_subscriber_with_curve_keys_receives_from_a_publisher_beyond_loopback(tmp_path):
+    import socket
+
+    import zmq.auth
+
+    _, server_secret = zmq.auth.create_certificates(str(tmp_path), "group")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "group.key").write_bytes((tmp_path / "group.key").read_bytes())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = write_config(
+        tmp_path,
+        processes={"all": ["ingest"]},
+        endpoints={"test.ingest": "inproc://ingest", "test.events": f"tcp://0.0.0.0:{port}"},
+        extra={
+            "transport": {
+                "curve_secret_key_file": server_secret,
+                "curve_public_keys_dir": str(allowed),
+            }
+        },
+    )
+    config = load_config(path)
+    context = zmq.Context()
+    host = ActorHost(config, "all", context=context)
+    host.start()
+    try:
+        public, secret = zmq.auth.load_certificate(str(tmp_path / "group.key_secret"))
+        sub = context.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = public, public, secret
+        sub.connect(f"tcp://127.0.0.1:{port}")
+        try:  # the CURVE handshake fits the publishing socket's small frame limit
+            _publish_until_received(Placement(context, config), [sub])
+        finally:
+            sub.close(0)
     finally:
         host.stop()
         context.destroy(linger=0)
