@@ -182,7 +182,8 @@ def journal_with_an_unfoldable_fill(path: Path) -> None:
 def halted_as_expected(group: Group) -> RiskVerdict | None:
     verdict = risk_verdict(group)
     reason = verdict.reason
-    if "cash at seq 2" in reason and "drawdown at seq 2" in reason:
+    expected = ("cash at seq 2", "drawdown at seq 2", "reconciliation at seq 2")
+    if all(part in reason for part in expected):
         return verdict
     return None
 
