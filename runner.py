@@ -382,11 +382,14 @@ def replay_file(
     return EXIT_OK
 
 
-def serve_paper_exchange(config: ServiceConfig, port: int | None, standalone: bool = True) -> int:
+def serve_paper_exchange(
+    config: ServiceConfig, port: int | None, standalone: bool = True, parent: int | None = None
+) -> int:
     """Run the paper exchange alone; print one JSON line with its url, key and secret.
 
     Refused (one line) while another paper exchange has the state file open. Started by the
     runner (not `standalone`), the JSON line alone says why: the runner reports it."""
+    from actors.runtime.host import parent_gone
     from kraken.paper.server import PaperExchangeServer
     from kraken.paper.store import StateFileInUse
 
@@ -428,8 +431,10 @@ def serve_paper_exchange(config: ServiceConfig, port: int | None, standalone: bo
     try:
         line = {"url": server.url, "key": server.key, "secret": server.secret}
         print(json.dumps(line), flush=True)
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(0.2):
+            if parent_gone(parent):
+                logger.warning("the runner (pid {}) is gone; stopping", parent)
+                break
     finally:
         server.stop()
     return EXIT_OK
@@ -491,7 +496,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.parent is not None and not follow_parent(args.parent):
             return EXIT_FAILED
-        return serve_paper_exchange(config, args.port, standalone=args.parent is None)
+        return serve_paper_exchange(
+            config, args.port, standalone=args.parent is None, parent=args.parent
+        )
     if args.command == "status":
         return show_status(config, args.json)
     if args.command == "replay":

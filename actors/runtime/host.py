@@ -205,6 +205,14 @@ def follow_parent(parent_pid: int) -> bool:
     return os.getppid() == parent_pid
 
 
+def parent_gone(parent_pid: int | None) -> bool:
+    """True once the runner that started this process (`parent_pid`) has died: the process
+    was handed to another parent. Checked on every turn of a process's main loop, so a
+    process whose parent-death signal never came (it is not delivered in every case) still
+    stops within a turn of its runner's death."""
+    return parent_pid is not None and os.getppid() != parent_pid
+
+
 def _exit_by(seconds: float) -> None:
     """Leave the process `seconds` from now whatever is still running: an actor thread that
     does not stop would otherwise keep it, its sockets and the run directory's lock alive
@@ -264,6 +272,9 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
         while not stop.is_set():
             if control.poll(200, zmq.POLLIN):
                 _answer_control(control, host, process, config)
+            if parent_gone(parent_pid):
+                logger.warning("the runner (pid {}) is gone; stopping", parent_pid)
+                break
             dead = host.dead_actors()
             refusals = host.refusals()
             if refusals:

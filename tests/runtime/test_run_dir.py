@@ -10,6 +10,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 from kraken.pid_lock import read_holder
 from tests.books.test_group_e2e import group_config, status
 from tests.runtime.test_runner import health, ipc_endpoints
@@ -181,3 +183,50 @@ def test_the_run_dir_and_every_file_in_it_are_private_under_umask_000(tmp_path):
         assert group.stop() == 0
     assert_private(run_dir)
     assert group_pids(str(path)) == []
+
+
+# A stand-in runner: starts one process of the group with SIGTERM blocked (so the parent-death
+# signal it asks for can never take effect), prints that process's pid and first line, then
+# waits to be killed.
+_STAND_IN_RUNNER = """
+import os, signal, subprocess, sys, time
+argv = [sys.executable, sys.argv[1], "--config", sys.argv[2], *sys.argv[3:], "--parent",
+        str(os.getpid())]
+child = subprocess.Popen(
+    argv,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.DEVNULL,
+    preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}),
+)
+print(child.pid, flush=True)
+print(child.stdout.readline().decode().strip(), flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize(
+    "command", [("host", "books"), ("paper-exchange", "--port", "0")], ids=["host", "paper"]
+)
+def test_a_process_whose_runner_died_stops_even_without_the_parent_death_signal(tmp_path, command):
+    path = paper_config(tmp_path)
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", _STAND_IN_RUNNER, str(RUNNER), str(path), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    child_pid = None
+    try:
+        child_pid = int(stand_in.stdout.readline())
+        first_line = json.loads(stand_in.stdout.readline())
+        assert "error" not in first_line, first_line
+        stand_in.kill()
+        stand_in.wait(timeout=10)
+        # Reparented, never signalled: it must notice on its own, and stop.
+        assert wait_for(lambda: child_pid not in group_pids(str(path)), timeout=30)
+    finally:
+        stand_in.kill()
+        stand_in.wait(timeout=10)
+        if child_pid is not None and child_pid in group_pids(str(path)):
+            os.kill(child_pid, signal.SIGKILL)
