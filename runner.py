@@ -22,7 +22,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from actors.monitor import GroupMonitor, MonitorThread
 from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.logs import configure_logging
+from actors.runtime.stop_flag import StopFlag
 from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
 from actors.views import portfolio_json, portfolio_text
 from kraken.pid_lock import LockHeld, PidLock
@@ -414,9 +414,9 @@ def serve_paper_exchange(
         rotation_bytes=config.service.log_rotation_bytes,
         retention_files=config.service.log_retention_files,
     )
-    stop = threading.Event()
+    stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stop.handler)
     try:
         server = PaperExchangeServer(settings)
     except StateFileInUse as exc:

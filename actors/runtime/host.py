@@ -30,6 +30,7 @@ from actors.registry import ACTOR_CLASSES
 from actors.runtime.actor import ServiceActor, StartRefused, StartupReport
 from actors.runtime.logs import configure_logging
 from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket
+from actors.runtime.stop_flag import StopFlag
 from messages import GetProcessHealth, Ping, Pong, ProcessHealth
 from messages.codec import CodecError, decode, encode
 
@@ -227,8 +228,8 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
     if parent_pid is not None and not follow_parent(parent_pid):
         return EXIT_STARTUP_FAILED  # the runner died before we could ask to follow it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner orders the stop
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop.handler)
     configure_logging(
         process=process,
         level=config.service.log_level,

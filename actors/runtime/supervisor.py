@@ -18,7 +18,6 @@ import os
 import select
 import signal
 import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 
 from actors.config import SupervisorSettings
+from actors.runtime.stop_flag import StopFlag
 
 EXIT_STARTUP_FAILED = 3
 
@@ -174,7 +174,7 @@ class Supervisor:
         self._children = [_Child(spec, RestartBackoff(settings, clock)) for spec in specs]
         self._settings = settings
         self._clock = clock
-        self._stop = threading.Event()
+        self._stop = StopFlag()  # set from signal handlers: no lock
         self.failure: str | None = None
 
     @property

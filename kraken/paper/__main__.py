@@ -11,7 +11,7 @@ import argparse
 import json
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -53,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         tick_interval_seconds=args.tick,
         rate_limit_tier=args.rate_limit,
     )
-    stop = threading.Event()
+    # The handler only writes a flag: it may interrupt the main thread anywhere (even inside a
+    # lock, as threading.Event.set would take) and run again before it returns.
+    stop_requested = [False]
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stop_requested[0] = True
 
     previous = {
         signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
@@ -73,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         line = json.dumps({"url": server.url, "key": server.key, "secret": server.secret})
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
-        while not stop.wait(_WAIT_SECONDS):
-            pass
+        while not stop_requested[0]:
+            time.sleep(_WAIT_SECONDS)
         logger.info("paper exchange: stop requested")
     finally:
         server.stop()

@@ -9,6 +9,8 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -230,3 +232,72 @@ def test_a_process_whose_runner_died_stops_even_without_the_parent_death_signal(
         stand_in.wait(timeout=10)
         if child_pid is not None and child_pid in group_pids(str(path)):
             os.kill(child_pid, signal.SIGKILL)
+
+
+def _burst(process: subprocess.Popen, sig: int, seconds: float = 3.0) -> None:
+    """Send `sig` to `process` back to back for `seconds` or until it exits, from two
+    threads (as a dying multithreaded parent sends the parent-death signal once per thread,
+    or a user presses Ctrl-C again and again): some arrive while its handler runs."""
+
+    def send() -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                os.kill(process.pid, sig)
+            except ProcessLookupError:
+                return
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(seconds + 5)
+
+
+def stopped_cleanly(log_dir, process: str) -> bool:
+    """Whether the log of `process` ("host" meaning the books process) ends with its stop."""
+    name = "books" if process == "host" else process
+    lines = (log_dir / f"{name}.log").read_text().splitlines()
+    return bool(lines) and lines[-1].endswith(
+        ("process books stopped", "process edge stopped", "paper exchange stopped")
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [("host", "books"), ("paper-exchange", "--port", "0")], ids=["host", "paper"]
+)
+def test_a_burst_of_stop_signals_stops_a_process_cleanly(tmp_path, command):
+    path = paper_config(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, str(RUNNER), "--config", str(path), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        first_line = json.loads(process.stdout.readline())
+        assert "error" not in first_line, first_line
+        _burst(process, signal.SIGTERM)
+        # Stopped cleanly; a signal still coming in while the interpreter exits ends it as
+        # the signal's default would, after that.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert stopped_cleanly(tmp_path / "run/logs", command[0])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_a_burst_of_interrupts_stops_the_group_cleanly(tmp_path):
+    path = paper_config(tmp_path)
+    group = RunningGroup(path)
+    try:
+        group.wait_ready()
+        _burst(group.process, signal.SIGINT)
+        assert group.process.wait(timeout=40) in (0, -signal.SIGINT)
+    finally:
+        group.stop()
+    assert group_pids(str(path)) == []
+    for process in ("paper-exchange", "books", "edge"):
+        assert stopped_cleanly(tmp_path / "run/logs", process), process
