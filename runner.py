@@ -30,16 +30,16 @@ from pathlib import Path
 import zmq
 from loguru import logger
 
-from actors.config import ConfigError, ServiceConfig, load_config
-from actors.metrics import MetricsExporter
-from actors.monitor import GroupMonitor, MonitorThread
 from actors.runtime.actor import RequestFailed
 from actors.runtime.client import RemoteError, RequestClient
 from actors.runtime.logs import configure_logging
 from actors.runtime.supervisor import ChildSpec, GroupFailed, Supervisor
-from actors.views import portfolio_json, portfolio_text
+from console.metrics import MetricsExporter
+from console.monitor import GroupMonitor, MonitorThread
+from console.views import portfolio_json, portfolio_text
 from kraken.pid_lock import LockHeld, PidLock
 from messages import GetProcessHealth, ProcessHealth
+from service.config import ConfigError, ServiceConfig, load_config
 
 RUNNER = Path(__file__).resolve()
 EXIT_OK = 0
@@ -288,7 +288,7 @@ def _watch_with_view(supervisor: Supervisor, monitor: MonitorThread, until: floa
     from rich.live import Live
     from rich.text import Text
 
-    from actors.dashboard import render
+    from console.dashboard import render
 
     console = Console()
     shown: list[object] = [None]
@@ -317,7 +317,7 @@ def show_status(config: ServiceConfig, as_json: bool) -> int:
     else:
         from rich.console import Console
 
-        from actors.dashboard import render
+        from console.dashboard import render
 
         Console(width=max(100, Console().width)).print(render(snapshot))
     down = any("error" in health for health in snapshot.processes.values())
@@ -326,7 +326,7 @@ def show_status(config: ServiceConfig, as_json: bool) -> int:
 
 def write_report_command(config: ServiceConfig, out: Path | None) -> int:
     """Write report.png and report.html from what the drawdown actor recorded."""
-    from actors.report import ReportError, report_limits, write_report
+    from console.report import ReportError, report_limits, write_report
 
     configure_logging(process="report", level="WARNING", console=True)
     out_dir = out or config.run_dir / "report"
@@ -355,9 +355,9 @@ def replay_file(
     report_dir: Path | None = None,
 ) -> int:
     """Run a trades export or a JSONL file through the books actors; print the final state."""
-    from actors.replay import ReplayFailed, run_replay
-    from actors.replay_input import ReplayInputError, parse_balance_option, read_replay_file
-    from actors.report import ReportError
+    from console.replay import ReplayFailed, run_replay
+    from console.report import ReportError
+    from kraken.exports import ReplayInputError, parse_balance_option, read_replay_file
     from kraken.names import KrakenNames
 
     names = KrakenNames.bundled()

@@ -40,7 +40,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.config import decimal_context
 from actors.core.accounting import BooksLedger
 from actors.core.conversion import PriceBook, PriceError, Quote
 from actors.core.drawdown import (
@@ -86,6 +85,7 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import decimal_problem
+from service.config import decimal_context
 
 NS_PER_SECOND = 1_000_000_000
 

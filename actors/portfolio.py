@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from actors.config import decimal_context
 from actors.core.conversion import PriceBook
 from actors.core.drawdown import Window, drawdowns, mark
 from actors.core.valuation import Valuation, value_portfolio
@@ -80,6 +79,7 @@ from messages import (
     ReconciliationStatus,
 )
 from messages.codec import Packed, encode, encode_nesting, pack_field
+from service.config import decimal_context
 
 MAX_PENDING_CHANGES = 10_000
 """Changes queued for a part that is ahead of the other; past this, it resyncs in full."""

@@ -48,7 +48,6 @@ from typing import Any
 
 from loguru import logger
 
-from actors.config import decimal_context, exchange_url
 from actors.core.accounting import BooksLedger, PositionBook
 from actors.core.conversion import PriceBook, PriceError
 from actors.core.reconciliation import (
@@ -96,6 +95,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from service.config import decimal_context, exchange_url
 
 NS_PER_SECOND = 1_000_000_000
 CURSOR_OVERLAP_NS = 5 * NS_PER_SECOND

@@ -28,7 +28,6 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.config import load_config  # noqa: E402
 from actors.runtime.client import RequestClient  # noqa: E402
 from actors.runtime.host import ActorHost  # noqa: E402
 from messages import (  # noqa: E402
@@ -39,6 +38,7 @@ from messages import (  # noqa: E402
     Side,
 )
 from messages.codec import decode, encode  # noqa: E402
+from service.config import load_config  # noqa: E402
 from tests.support.group import RunningGroup, write_config  # noqa: E402
 
 REPORT = ExecutionReport(

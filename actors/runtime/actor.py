@@ -38,7 +38,6 @@ import pykka
 import zmq
 from loguru import logger
 
-from actors.config import ServiceConfig
 from actors.runtime.inbox import Frames, SocketInbox
 from actors.runtime.sockets import (
     SUBSCRIPTION_TOPIC_BUDGET,
@@ -58,6 +57,7 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import CodecError, decode, encode
+from service.config import ServiceConfig
 
 
 @dataclass(frozen=True)

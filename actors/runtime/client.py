@@ -13,12 +13,12 @@ import time
 
 import zmq
 
-from actors.config import TransportSettings
 from actors.runtime.actor import RequestFailed
 from actors.runtime.sockets import CurveKeys, connect_socket
 from messages import ErrorReply
 from messages.base import Message
 from messages.codec import CodecError, decode, encode
+from service.config import TransportSettings
 
 
 class RemoteError(RuntimeError):

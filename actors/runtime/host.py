@@ -25,13 +25,13 @@ import zmq
 from loguru import logger
 from zmq.auth.thread import ThreadAuthenticator
 
-from actors.config import ServiceConfig
-from actors.registry import ACTOR_CLASSES
 from actors.runtime.actor import ServiceActor, StartRefused, StartupReport
 from actors.runtime.logs import configure_logging
 from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket
 from messages import GetProcessHealth, Ping, Pong, ProcessHealth
 from messages.codec import CodecError, decode, encode
+from service.config import ServiceConfig
+from service.registry import ACTOR_CLASSES
 
 EXIT_STARTUP_FAILED = 3
 """Exit code of a process that cannot start as configured, or cannot go on (an actor

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from actors.config import SupervisorSettings
+from service.config import SupervisorSettings
 
 EXIT_STARTUP_FAILED = 3
 
