@@ -481,11 +481,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "host":
         from actors.runtime.host import serve_process
+        from service.registry import ACTOR_CLASSES
 
         if args.process not in config.processes:
             print(f"error: processes.{args.process}: no such process", file=sys.stderr)
             return EXIT_USAGE
-        return serve_process(config, args.process, parent_pid=args.parent)
+        return serve_process(config, args.process, parent_pid=args.parent, registry=ACTOR_CLASSES)
     if args.command == "paper-exchange":
         from actors.runtime.host import follow_parent
 

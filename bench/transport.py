@@ -39,6 +39,7 @@ from messages import (  # noqa: E402
 )
 from messages.codec import decode, encode  # noqa: E402
 from service.config import load_config  # noqa: E402
+from service.registry import ACTOR_CLASSES  # noqa: E402
 from tests.support.group import RunningGroup, write_config  # noqa: E402
 
 REPORT = ExecutionReport(
@@ -246,7 +247,7 @@ def main() -> int:
         from loguru import logger
 
         logger.remove()
-        host = ActorHost(config, "sink", context=context)
+        host = ActorHost(config, "sink", registry=ACTOR_CLASSES, context=context)
         host.start()
         try:
             together = _runtime(context, config, args.round_trips, args.messages)

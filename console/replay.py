@@ -43,6 +43,7 @@ from messages import (
 )
 from messages.base import Message
 from service.config import ProcessSettings, ServiceConfig
+from service.registry import ACTOR_CLASSES
 
 ASK_TIMEOUT_SECONDS = 10.0
 
@@ -132,7 +133,7 @@ def run_replay(
     with tempfile.TemporaryDirectory(prefix="replay-") as folder:
         settings = replay_config(config, Path(folder))
         context = zmq.Context()
-        host = ActorHost(settings, "replay", context=context)
+        host = ActorHost(settings, "replay", registry=ACTOR_CLASSES, context=context)
         host.start()
         try:
             deadline = time.monotonic() + timeout_seconds

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from actors.runtime.settings import SupervisorSettings, TransportSettings
 from actors.runtime.settings_loader import ConfigError, load_settings
 from kraken.paper.settings import PaperSettings, is_loopback_host
 
@@ -37,33 +38,6 @@ class ServiceSettings:
     log_rotation_bytes: int = 10_000_000
     log_retention_files: int = 5
     decimal_precision: int = 34
-
-
-@dataclass(frozen=True, kw_only=True)
-class TransportSettings:
-    """ZeroMQ settings shared by every socket of the group."""
-
-    max_frame_bytes: int = 1_048_576
-    request_timeout_ms: int = 1000
-    request_retries: int = 3
-    reliable_resend_ms: int = 1000
-    reliable_max_in_flight: int = 10_000
-    high_water_mark: int = 100_000
-    curve_secret_key_file: Path | None = None
-    curve_public_keys_dir: Path | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class SupervisorSettings:
-    """How runner.py starts, watches and stops the process group."""
-
-    ready_timeout_seconds: float = 30.0
-    stop_timeout_seconds: float = 10.0
-    restart_backoff_initial_seconds: float = 0.5
-    restart_backoff_max_seconds: float = 10.0
-    restart_backoff_reset_seconds: float = 60.0
-    max_restarts: int = 5
-    restart_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)

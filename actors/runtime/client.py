@@ -14,11 +14,11 @@ import time
 import zmq
 
 from actors.runtime.actor import RequestFailed
+from actors.runtime.settings import TransportSettings
 from actors.runtime.sockets import CurveKeys, connect_socket
 from messages import ErrorReply
 from messages.base import Message
 from messages.codec import CodecError, decode, encode
-from service.config import TransportSettings
 
 
 class RemoteError(RuntimeError):

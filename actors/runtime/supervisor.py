@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from service.config import SupervisorSettings
+from actors.runtime.settings import SupervisorSettings
 
 EXIT_STARTUP_FAILED = 3
 

@@ -23,6 +23,7 @@ from messages import (
     Transfer,
 )
 from service.config import load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import write_config
 
 BOOKS_ENDPOINTS = REPLAY_ENDPOINTS
@@ -49,7 +50,7 @@ class Books:
         self.host: ActorHost | None = None
 
     def start(self) -> None:
-        self.host = ActorHost(self.config, "books", context=self.context)
+        self.host = ActorHost(self.config, "books", registry=ACTOR_CLASSES, context=self.context)
         self.host.start()
 
     def stop(self) -> None:

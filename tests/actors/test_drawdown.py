@@ -24,6 +24,7 @@ from messages import (
     Transfer,
 )
 from service.config import ProcessSettings, load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import wait_for
 
 
@@ -43,7 +44,7 @@ class Market:
     def __init__(self, folder: Path, mark_interval_seconds: float = 0.0) -> None:
         self.config = settings(folder, mark_interval_seconds)
         self.context = zmq.Context()
-        self.host = ActorHost(self.config, "market", context=self.context)
+        self.host = ActorHost(self.config, "market", registry=ACTOR_CLASSES, context=self.context)
         self.host.start()
 
     def close(self) -> None:

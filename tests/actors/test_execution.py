@@ -55,6 +55,7 @@ from messages import (
     Side,
 )
 from service.config import ExecutionSettings, load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import wait_for, write_config
 
 HOUR_NS = 3600 * 1_000_000_000
@@ -236,11 +237,13 @@ class Rig:
         return load_config(path)
 
     def start_books(self) -> None:
-        self.books = ActorHost(self.config, "books", context=self.context)
+        self.books = ActorHost(self.config, "books", registry=ACTOR_CLASSES, context=self.context)
         self.books.start()
 
     def start_execution(self) -> None:
-        self.execution = ActorHost(self.config, "exec", context=self.context)
+        self.execution = ActorHost(
+            self.config, "exec", registry=ACTOR_CLASSES, context=self.context
+        )
         self.execution.start()
 
     def stop_execution(self) -> None:

@@ -42,6 +42,7 @@ from messages.base import Message
 from messages.codec import decode, encode
 from messages.journal import EventsCommitted
 from service.config import load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import write_config
 
 JOURNAL_ENDPOINTS = ("journal.ingest", "journal.events", "journal.replay")
@@ -164,7 +165,7 @@ class JournalRig:
         self._sockets: list[zmq.Socket] = []
 
     def start(self) -> None:
-        self.host = ActorHost(self.config, "books", context=self.context)
+        self.host = ActorHost(self.config, "books", registry=ACTOR_CLASSES, context=self.context)
         self.host.start()
 
     def stop(self) -> None:

@@ -37,6 +37,7 @@ from kraken.paper import PaperExchangeServer, PaperSettings
 from messages import ErrorCode, GetPrices, PriceMark, PriceQuote, PricesState, PricesUpdated
 from messages.codec import decode
 from service.config import EXCHANGE_URL_VARIABLE, ServiceConfig, load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import wait_for, write_config
 
 D = Decimal
@@ -336,7 +337,9 @@ class PricesRig:
                 self.server.start()
             self.config = self._configure(tmp_path, prices or {}, actor_class)
             self.listener = Listener(self.context, self.config.endpoints["prices.events"])
-            self.host = ActorHost(self.config, "market", context=self.context)
+            self.host = ActorHost(
+                self.config, "market", registry=ACTOR_CLASSES, context=self.context
+            )
             self.host.start()
             self.client = RequestClient(
                 self.context,

@@ -62,6 +62,7 @@ from messages import (
 from messages.base import Message
 from messages.journal import EventsCommitted
 from service.config import ServiceConfig, load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import ROOT, RunningGroup, group_pids, wait_for
 
 SERVED = {  # endpoint -> (process, actor) in the shipped layout
@@ -320,7 +321,7 @@ def test_every_endpoint_is_covered():
     served, published = {}, {}
     for process, settings in config.processes.items():
         for actor in settings.actors:
-            cls = resolve_actor_class(actor, config.actor_classes)
+            cls = resolve_actor_class(actor, config.actor_classes, ACTOR_CLASSES)
             # sockets() is a declaration; read it without starting the actor.
             declared = object.__new__(cls)
             declared.config = config

@@ -29,6 +29,7 @@ from messages import (
     Side,
 )
 from service.config import load_config
+from service.registry import ACTOR_CLASSES
 from tests.support.group import RunningGroup, wait_for, write_config
 
 
@@ -84,7 +85,7 @@ def placement(request, tmp_path) -> Iterator[Placement]:
         )
         config = load_config(path)
         context = zmq.Context()
-        host = ActorHost(config, "all", context=context)
+        host = ActorHost(config, "all", registry=ACTOR_CLASSES, context=context)
         host.start()
         try:
             yield Placement(context, config)
@@ -216,7 +217,7 @@ def test_a_frame_over_the_configured_size_is_refused_and_the_actor_keeps_serving
     )
     config = load_config(path)
     context = zmq.Context()
-    host = ActorHost(config, "all", context=context)
+    host = ActorHost(config, "all", registry=ACTOR_CLASSES, context=context)
     host.start()
     try:
         big = context.socket(zmq.DEALER)
@@ -269,7 +270,7 @@ def test_curve_secures_a_tcp_endpoint_beyond_loopback(tmp_path):
     )
     config = load_config(path)
     context = zmq.Context()
-    host = ActorHost(config, "all", context=context)
+    host = ActorHost(config, "all", registry=ACTOR_CLASSES, context=context)
     host.start()
     try:
         target = f"tcp://127.0.0.1:{port}"
@@ -428,7 +429,7 @@ def test_a_subscriber_with_curve_keys_receives_from_a_publisher_beyond_loopback(
     )
     config = load_config(path)
     context = zmq.Context()
-    host = ActorHost(config, "all", context=context)
+    host = ActorHost(config, "all", registry=ACTOR_CLASSES, context=context)
     host.start()
     try:
         public, secret = zmq.auth.load_certificate(str(tmp_path / "group.key_secret"))
