@@ -36,13 +36,6 @@ from typing import Any
 from actors.core.conversion import PriceBook
 from actors.core.drawdown import Window, drawdowns, mark
 from actors.core.valuation import Valuation, value_portfolio
-from actors.drawdown import (
-    figures_state,
-    limits_of,
-    settings_of,
-    with_quotes,
-)
-from actors.positions import position_book
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -53,6 +46,7 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
+from actors.translate import figures_state, limits_of, position_book, settings_of, with_quotes
 from messages import (
     CashChanged,
     CashState,

@@ -60,10 +60,10 @@ sys.path.insert(0, str(ROOT))
 
 from actors.core.accounting import CashLedger, PositionBook, PositionLedger  # noqa: E402
 from actors.journal_store import JournalStore  # noqa: E402
-from actors.positions import position_state  # noqa: E402
 from actors.runtime.actor import RequestFailed  # noqa: E402
 from actors.runtime.client import RemoteError, RequestClient  # noqa: E402
 from actors.runtime.host import set_affinity  # noqa: E402
+from actors.translate import position_state  # noqa: E402
 from bench.books_support import (  # noqa: E402
     SENDER_ENDPOINT,
     SenderControl,

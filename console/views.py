@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from actors.risk import position_exposure
+from actors.translate import position_exposure
 from messages import PortfolioState
 from messages.base import Message
 

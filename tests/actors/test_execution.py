@@ -23,11 +23,7 @@ import pytest
 import requests
 import zmq
 
-from actors.exchange_feed import (
-    MarketSeen,
-    completes_order,
-    fee_from_ledger,
-)
+from actors.exchange_feed import MarketSeen
 from actors.execution import (
     RESUME_OVERLAP_NS,
     ExecutionStats,
@@ -42,6 +38,7 @@ from actors.execution import (
 from actors.runtime.actor import Inbound, Serve, ServiceActor, SocketSpec, handles
 from actors.runtime.client import RequestClient
 from actors.runtime.host import ActorHost
+from kraken.joins import completes_order, fee_from_ledger
 from kraken.models import LedgerEntry, Order, Ticker, Trade
 from kraken.names import KrakenNames
 from kraken.paper import PaperExchangeServer, PaperSettings
