@@ -87,7 +87,7 @@ from messages import (  # noqa: E402
 )
 from messages.codec import encode  # noqa: E402
 from service.config import ServiceConfig, load_config  # noqa: E402
-from tests.support.group import RunningGroup, write_config  # noqa: E402
+from service.group import RunningGroup, write_config  # noqa: E402
 
 DEPOSIT = Decimal("100000000")
 """USD deposited before the fills: far more than their fees and price moves ever take."""

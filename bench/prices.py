@@ -76,7 +76,7 @@ from console.replay import REPLAY_ENDPOINTS  # noqa: E402
 from messages import Acknowledgement, PortfolioState  # noqa: E402
 from messages.codec import decode, encode  # noqa: E402
 from service.config import load_config  # noqa: E402
-from tests.support.group import write_config  # noqa: E402
+from service.group import write_config  # noqa: E402
 
 PACED_RATE = 1_000
 """Ticks/s of the paced runs of (2) and (3)."""

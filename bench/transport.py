@@ -39,8 +39,8 @@ from messages import (  # noqa: E402
 )
 from messages.codec import decode, encode  # noqa: E402
 from service.config import load_config  # noqa: E402
+from service.group import RunningGroup, write_config  # noqa: E402
 from service.registry import ACTOR_CLASSES  # noqa: E402
-from tests.support.group import RunningGroup, write_config  # noqa: E402
 
 REPORT = ExecutionReport(
     exec_id="TABCDE-FGHIJ-KLMNOP",
