@@ -53,7 +53,6 @@ from actors.core.drawdown import (
 )
 from actors.core.valuation import Valuation, value_portfolio
 from actors.journal_follower import JournalFollower, check_balances, check_positions
-from actors.positions import position_book, position_state
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -64,7 +63,14 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
-from actors.translate import figures_state, limits_of, settings_of, with_quotes
+from actors.translate import (
+    figures_state,
+    limits_of,
+    position_book,
+    position_state,
+    settings_of,
+    with_quotes,
+)
 from messages import (
     BalanceAdjusted,
     DrawdownChanged,
