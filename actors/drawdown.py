@@ -40,14 +40,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.config import decimal_context
 from actors.core.accounting import BooksLedger
-from actors.core.conversion import PriceBook, PriceError, Quote
+from actors.core.conversion import PriceBook, PriceError
 from actors.core.drawdown import (
     Breached,
     BreachTracker,
-    DrawdownLimits,
-    DrawdownSettings,
     DrawdownState,
     Window,
     drawdowns,
@@ -56,7 +53,6 @@ from actors.core.drawdown import (
 )
 from actors.core.valuation import Valuation, value_portfolio
 from actors.journal_follower import JournalFollower, check_balances, check_positions
-from actors.positions import position_book, position_state
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -66,6 +62,14 @@ from actors.runtime.actor import (
     SocketSpec,
     Subscribe,
     handles,
+)
+from actors.translate import (
+    figures_state,
+    limits_of,
+    position_book,
+    position_state,
+    settings_of,
+    with_quotes,
 )
 from messages import (
     BalanceAdjusted,
@@ -86,6 +90,7 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import decimal_problem
+from service.config import decimal_context
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -101,67 +106,6 @@ class PricesAfter:
 
     after_seq: int
     quotes: tuple[PriceQuote, ...]
-
-
-def settings_of(config: Any) -> DrawdownSettings:
-    """The window settings of the drawdown section of config.yaml."""
-    section = config.drawdown
-    return DrawdownSettings(
-        daily_reset_hour=section.daily_reset_hour,
-        timezone=section.timezone,
-        weekly_reset_weekday=section.weekly_reset_weekday,
-    )
-
-
-def limits_of(config: Any) -> DrawdownLimits:
-    """The drawdown limits of the risk section of config.yaml."""
-    risk = config.risk
-    return DrawdownLimits(
-        max_total_drawdown_pct=risk.max_total_drawdown_pct,
-        max_daily_drawdown_pct=risk.max_daily_drawdown_pct,
-        max_weekly_drawdown_pct=risk.max_weekly_drawdown_pct,
-    )
-
-
-def quote_of(quote: PriceQuote) -> Quote:
-    """The pure core's quote from its wire form."""
-    return Quote(
-        pair=quote.pair,
-        bid=quote.bid,
-        ask=quote.ask,
-        last=quote.last,
-        exchange_ns=quote.exchange_ns,
-        received_ns=quote.received_ns,
-    )
-
-
-def with_quotes(book: PriceBook, quotes: Iterable[PriceQuote]) -> tuple[PriceBook, int]:
-    """`book` with each quote newer than the one held (latest wins); the newest receive time
-    (0 when nothing was newer)."""
-    taken: dict[str, Quote] = {}
-    newest = 0
-    for wire in quotes:
-        known = taken.get(wire.pair) or book.get(wire.pair)
-        if known is not None and known.received_ns > wire.received_ns:
-            continue
-        taken[wire.pair] = quote_of(wire)
-        newest = max(newest, wire.received_ns)
-    if not taken:
-        return book, 0
-    return book.with_quotes(taken.values()), newest
-
-
-def figures_state(figures: DrawdownFigures) -> DrawdownState:
-    """The pure core's state from its wire form."""
-    return DrawdownState(
-        peak_equity=figures.peak_equity,
-        daily_peak=figures.daily_peak,
-        weekly_peak=figures.weekly_peak,
-        daily_window_start=figures.daily_window_start_ns,
-        weekly_window_start=figures.weekly_window_start_ns,
-        last_equity=figures.last_equity,
-        last_mark_ns=figures.last_mark_ns,
-    )
 
 
 class MarkStore:

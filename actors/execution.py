@@ -40,7 +40,6 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.config import ExecutionSettings, decimal_context, exchange_url
 from actors.exchange_feed import (
     CancelOrder,
     ExchangeFeed,
@@ -78,6 +77,7 @@ from messages import (
     Side,
 )
 from messages.base import Message
+from service.config import ExecutionSettings, decimal_context, exchange_url
 
 __all__ = [
     "RESUME_OVERLAP_NS",

@@ -44,7 +44,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.config import decimal_context
 from actors.core.accounting import BookingError, booking_for
 from actors.core.event_bounds import check_event_bounds
 from actors.journal_store import JournalFileLost, JournalStore, JournalStoreError, StoredEvent
@@ -67,6 +66,7 @@ from messages import (
 )
 from messages.codec import CodecError, decode, encode, encode_nesting
 from messages.journal import EventsCommitted
+from service.config import decimal_context
 
 __all__ = [
     "BATCH_OVERHEAD_BYTES",

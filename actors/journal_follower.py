@@ -35,7 +35,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.config import decimal_context
 from actors.core.accounting import BooksLedger, CashLedger, PositionBook, PositionLedger
 from actors.runtime.actor import (
     Connect,
@@ -50,6 +49,7 @@ from messages import EventBatch, ExecutionReport, FoldHalted, ReplayEvents, Sequ
 from messages.base import Message
 from messages.codec import decimal_problem, decode, encode
 from messages.journal import EventsCommitted
+from service.config import decimal_context
 
 MAX_HALT_REASON_CHARS = 500
 """A halt's reason is cut to this length (it travels in every state answer)."""

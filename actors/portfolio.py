@@ -33,17 +33,9 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from actors.config import decimal_context
 from actors.core.conversion import PriceBook
 from actors.core.drawdown import Window, drawdowns, mark
 from actors.core.valuation import Valuation, value_portfolio
-from actors.drawdown import (
-    figures_state,
-    limits_of,
-    settings_of,
-    with_quotes,
-)
-from actors.positions import position_book
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -54,6 +46,7 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
+from actors.translate import figures_state, limits_of, position_book, settings_of, with_quotes
 from messages import (
     CashChanged,
     CashState,
@@ -80,6 +73,7 @@ from messages import (
     ReconciliationStatus,
 )
 from messages.codec import Packed, encode, encode_nesting, pack_field
+from service.config import decimal_context
 
 MAX_PENDING_CHANGES = 10_000
 """Changes queued for a part that is ahead of the other; past this, it resyncs in full."""

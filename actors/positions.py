@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from actors.core.accounting import PositionBook, PositionLedger
+from actors.core.accounting import PositionLedger
 from actors.journal_follower import JournalFollower, check_positions
 from actors.runtime.actor import Inbound, Publish, Serve, SocketSpec, handles
+from actors.translate import position_book, position_state
 from messages import (
     GetPositionsState,
     PositionsChanged,
@@ -21,29 +22,6 @@ from messages import (
     SequencedEvent,
 )
 from messages.base import Message
-
-
-def position_state(asset: str, book: PositionBook) -> PositionState:
-    """The wire form of one position (unpriced: market value and unrealized P&L None)."""
-    return PositionState(
-        asset=asset,
-        quantity=book.quantity,
-        average_cost=book.average_cost,
-        realized_pnl=book.realized_pnl,
-        fees=book.fees,
-        market_value=None,
-        unrealized_pnl=None,
-    )
-
-
-def position_book(position: PositionState) -> PositionBook:
-    """The book of one position from its wire form (what a snapshot restores)."""
-    return PositionBook(
-        quantity=position.quantity,
-        average_cost=position.average_cost,
-        realized_pnl=position.realized_pnl,
-        fees=position.fees,
-    )
 
 
 class PositionsActor(JournalFollower):

@@ -31,7 +31,6 @@ from typing import Any, ClassVar, Protocol
 
 from loguru import logger
 
-from actors.config import exchange_url
 from actors.runtime.actor import Inbound, Publish, Serve, ServiceActor, SocketSpec, handles
 from kraken.client import KrakenClient, RetryPolicy
 from kraken.errors import KrakenError
@@ -39,6 +38,7 @@ from kraken.models import Ticker
 from kraken.names import UnknownPairName
 from messages import GetPrices, PriceMark, PriceQuote, PricesState, PricesUpdated
 from messages.codec import CodecError, encode
+from service.config import exchange_url
 
 __all__ = [
     "LatestQuotes",

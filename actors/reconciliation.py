@@ -48,7 +48,6 @@ from typing import Any
 
 from loguru import logger
 
-from actors.config import decimal_context, exchange_url
 from actors.core.accounting import BooksLedger, PositionBook
 from actors.core.conversion import PriceBook, PriceError
 from actors.core.reconciliation import (
@@ -62,8 +61,6 @@ from actors.core.reconciliation import (
     in_flight,
     transfer_of,
 )
-from actors.drawdown import with_quotes
-from actors.exchange_feed import completes_order, fee_from_ledger
 from actors.journal_follower import JournalFollower, check_balances, check_positions
 from actors.runtime.actor import (
     Connect,
@@ -74,9 +71,11 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
+from actors.translate import with_quotes
 from kraken.client import KrakenClient, RetryPolicy
 from kraken.credentials import CredentialsError, require_credentials
 from kraken.errors import KrakenError
+from kraken.joins import completes_order, fee_from_ledger
 from kraken.models import AssetBalanceEx, LedgerEntry, Trade
 from kraken.nonce import NonceSource
 from messages import (
@@ -96,6 +95,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from service.config import decimal_context, exchange_url
 
 NS_PER_SECOND = 1_000_000_000
 CURSOR_OVERLAP_NS = 5 * NS_PER_SECOND

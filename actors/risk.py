@@ -35,6 +35,7 @@ from actors.runtime.actor import (
     SocketSpec,
     handles,
 )
+from actors.translate import position_exposure
 from messages import (
     CheckOrder,
     GetJournalStatus,
@@ -42,7 +43,6 @@ from messages import (
     GetRiskVerdict,
     JournalStatus,
     PortfolioState,
-    PositionState,
     RiskDecision,
     RiskVerdict,
     Side,
@@ -51,13 +51,6 @@ from messages import (
 
 class _Poll:
     """Timer message: read the portfolio state."""
-
-
-def position_exposure(position: PositionState) -> Decimal:
-    """|market value| when priced, else |quantity| × average cost (valuation currency)."""
-    if position.market_value is not None:
-        return abs(position.market_value)
-    return abs(position.quantity) * position.average_cost
 
 
 def _pct(value: Decimal) -> str:

@@ -58,14 +58,12 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.config import ServiceConfig, load_config  # noqa: E402
 from actors.core.accounting import CashLedger, PositionBook, PositionLedger  # noqa: E402
 from actors.journal_store import JournalStore  # noqa: E402
-from actors.positions import position_state  # noqa: E402
-from actors.replay import REPLAY_ENDPOINTS  # noqa: E402
 from actors.runtime.actor import RequestFailed  # noqa: E402
 from actors.runtime.client import RemoteError, RequestClient  # noqa: E402
 from actors.runtime.host import set_affinity  # noqa: E402
+from actors.translate import position_state  # noqa: E402
 from bench.books_support import (  # noqa: E402
     SENDER_ENDPOINT,
     SenderControl,
@@ -76,6 +74,7 @@ from bench.books_support import (  # noqa: E402
 )
 from bench.transport import RawEcho, RawServerError  # noqa: E402
 from bench.transport import raw_pyzmq as raw_pyzmq_round_trips  # noqa: E402
+from console.replay import REPLAY_ENDPOINTS  # noqa: E402
 from messages import (  # noqa: E402
     EventBatch,
     ExecutionReport,
@@ -87,7 +86,8 @@ from messages import (  # noqa: E402
     Transfer,
 )
 from messages.codec import encode  # noqa: E402
-from tests.support.group import RunningGroup, write_config  # noqa: E402
+from service.config import ServiceConfig, load_config  # noqa: E402
+from service.group import RunningGroup, write_config  # noqa: E402
 
 DEPOSIT = Decimal("100000000")
 """USD deposited before the fills: far more than their fees and price moves ever take."""

@@ -33,7 +33,6 @@ from typing import Any
 
 import zmq
 
-from actors.config import ServiceConfig, decimal_context, load_config
 from actors.journal import INGEST_ENDPOINT
 from actors.runtime.actor import Connect, Inbound, Serve, ServiceActor, SocketSpec, handles
 from actors.runtime.client import RequestClient
@@ -50,6 +49,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from service.config import ServiceConfig, decimal_context, load_config
 
 __all__ = [
     "BENCH_PAIRS",

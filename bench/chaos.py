@@ -76,9 +76,8 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.config import ServiceConfig, decimal_context, load_config  # noqa: E402
 from actors.core.accounting import BooksLedger  # noqa: E402
-from actors.monitor import GroupMonitor, GroupSnapshot  # noqa: E402
+from console.monitor import GroupMonitor, GroupSnapshot  # noqa: E402
 from kraken.client import KrakenClient  # noqa: E402
 from kraken.credentials import Credentials  # noqa: E402
 from kraken.errors import KrakenError  # noqa: E402
@@ -86,6 +85,7 @@ from kraken.names import KrakenNames  # noqa: E402
 from kraken.nonce import NonceSource  # noqa: E402
 from messages import BalanceAdjusted, ExecutionReport  # noqa: E402
 from messages.codec import decode  # noqa: E402
+from service.config import ServiceConfig, decimal_context, load_config  # noqa: E402
 
 RUNNER = ROOT / "runner.py"
 

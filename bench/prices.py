@@ -46,8 +46,6 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.config import load_config  # noqa: E402
-from actors.replay import REPLAY_ENDPOINTS  # noqa: E402
 from bench.books import (  # noqa: E402
     PHASE_FAILURES,
     SHIPPED_TRANSPORT,
@@ -74,9 +72,11 @@ from bench.prices_support import (  # noqa: E402
     tick_pair,
 )
 from bench.transport import raw_pyzmq as raw_pyzmq_round_trips  # noqa: E402
+from console.replay import REPLAY_ENDPOINTS  # noqa: E402
 from messages import Acknowledgement, PortfolioState  # noqa: E402
 from messages.codec import decode, encode  # noqa: E402
-from tests.support.group import write_config  # noqa: E402
+from service.config import load_config  # noqa: E402
+from service.group import write_config  # noqa: E402
 
 PACED_RATE = 1_000
 """Ticks/s of the paced runs of (2) and (3)."""

@@ -34,7 +34,6 @@ from typing import ClassVar
 
 import zmq
 
-from actors.config import ServiceConfig
 from actors.prices import PricesActor
 from actors.runtime.actor import Inbound, Serve, SocketSpec, handles
 from bench.books_support import (
@@ -61,6 +60,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from service.config import ServiceConfig
 
 __all__ = [
     "DEPOSIT",

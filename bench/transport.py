@@ -28,7 +28,6 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.config import load_config  # noqa: E402
 from actors.runtime.client import RequestClient  # noqa: E402
 from actors.runtime.host import ActorHost  # noqa: E402
 from messages import (  # noqa: E402
@@ -39,7 +38,9 @@ from messages import (  # noqa: E402
     Side,
 )
 from messages.codec import decode, encode  # noqa: E402
-from tests.support.group import RunningGroup, write_config  # noqa: E402
+from service.config import load_config  # noqa: E402
+from service.group import RunningGroup, write_config  # noqa: E402
+from service.registry import ACTOR_CLASSES  # noqa: E402
 
 REPORT = ExecutionReport(
     exec_id="TABCDE-FGHIJ-KLMNOP",
@@ -246,7 +247,7 @@ def main() -> int:
         from loguru import logger
 
         logger.remove()
-        host = ActorHost(config, "sink", context=context)
+        host = ActorHost(config, "sink", registry=ACTOR_CLASSES, context=context)
         host.start()
         try:
             together = _runtime(context, config, args.round_trips, args.messages)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.config_reference import END, START, reference_markdown
+from service.config_reference import END, START, reference_markdown
 from tests.support.group import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -11,7 +11,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_the_configuration_reference_is_the_one_generated_from_config_yaml():
     assert START in README and END in README
     shown = README[README.index(START) : README.index(END) + len(END)]
-    assert shown == reference_markdown(), "run: python -m actors.config_reference"
+    assert shown == reference_markdown(), "run: python -m service.config_reference"
 
 
 def test_the_two_commands_are_the_ones_ci_runs():

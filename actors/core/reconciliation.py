@@ -23,11 +23,51 @@ import decimal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
-from kraken.models import AssetBalanceEx, LedgerEntry
 from messages import Transfer
 
 ZERO = Decimal(0)
+
+
+class BalanceLine(Protocol):
+    """What the core reads of one line of the exchange's balances (kraken.models'
+    `AssetBalanceEx` is one): Kraken's asset name, its normalized name, whether it is a
+    staking or earn variant, and the balance."""
+
+    @property
+    def raw_asset(self) -> str: ...
+
+    @property
+    def asset(self) -> str: ...
+
+    @property
+    def is_variant(self) -> bool: ...
+
+    @property
+    def balance(self) -> Decimal: ...
+
+
+class LedgerLine(BalanceLine, Protocol):
+    """What the core reads of one ledger entry (kraken.models' `LedgerEntry` is one): the
+    line's names and balance after it, plus its id, type, time, gross amount and fee."""
+
+    @property
+    def ledger_id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def time_ns(self) -> int: ...
+
+    @property
+    def amount(self) -> Decimal: ...
+
+    @property
+    def fee(self) -> Decimal: ...
+
+
 TRADE_LEDGER_TYPE = "trade"
 
 
@@ -67,9 +107,7 @@ class ExchangeSide:
     staking: dict[str, Decimal]
 
 
-def exchange_as_of(
-    balances: Iterable[AssetBalanceEx], later: Iterable[LedgerEntry]
-) -> ExchangeSide:
+def exchange_as_of(balances: Iterable[BalanceLine], later: Iterable[LedgerLine]) -> ExchangeSide:
     """The balances as of the newest ledger entry of a read (see the module docstring).
 
     `balances` were read after the first ledger read; `later` are the entries the second
@@ -197,7 +235,7 @@ class Confirmations:
 
 
 def transfer_of(
-    entry: LedgerEntry, ts_init: int, unit_price: Decimal | None = None
+    entry: LedgerLine, ts_init: int, unit_price: Decimal | None = None
 ) -> Transfer | None:
     """The transfer a ledger entry is, or None.
 

@@ -38,8 +38,8 @@ import pykka
 import zmq
 from loguru import logger
 
-from actors.config import ServiceConfig
 from actors.runtime.inbox import Frames, SocketInbox
+from actors.runtime.settings import ActorConfig
 from actors.runtime.sockets import (
     SUBSCRIPTION_TOPIC_BUDGET,
     CurveKeys,
@@ -203,7 +203,7 @@ class ServiceActor(pykka.ThreadingActor):
         self,
         *,
         name: str,
-        config: ServiceConfig,
+        config: ActorConfig,
         context: zmq.Context,
         process: str = "",
         startup: StartupReport | None = None,
@@ -211,7 +211,9 @@ class ServiceActor(pykka.ThreadingActor):
     ) -> None:
         super().__init__()
         self.name = name
-        self.config = config
+        # The service's whole config: the runtime reads only what `ActorConfig` names, the
+        # actors their own sections.
+        self.config: Any = config
         self.process = process
         self.log = logger.bind(actor=name)
         self.handled = 0

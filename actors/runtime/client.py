@@ -13,8 +13,8 @@ import time
 
 import zmq
 
-from actors.config import TransportSettings
 from actors.runtime.actor import RequestFailed
+from actors.runtime.settings import TransportSettings
 from actors.runtime.sockets import CurveKeys, connect_socket
 from messages import ErrorReply
 from messages.base import Message

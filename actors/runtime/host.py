@@ -25,10 +25,9 @@ import zmq
 from loguru import logger
 from zmq.auth.thread import ThreadAuthenticator
 
-from actors.config import ServiceConfig
-from actors.registry import ACTOR_CLASSES
 from actors.runtime.actor import ServiceActor, StartRefused, StartupReport
 from actors.runtime.logs import configure_logging
+from actors.runtime.settings import HostConfig
 from actors.runtime.sockets import CurveKeys, EndpointError, bind_socket
 from actors.runtime.stop_flag import StopFlag
 from messages import GetProcessHealth, Ping, Pong, ProcessHealth
@@ -82,11 +81,14 @@ def set_affinity(cpus: set[int]) -> None:
             continue  # the thread ended meanwhile
 
 
-def resolve_actor_class(name: str, classes: Mapping[str, str]) -> type[ServiceActor]:
-    """The class for actor `name`: from config `actor_classes`, else the built-in registry."""
-    target = classes.get(name) or ACTOR_CLASSES.get(name)
+def resolve_actor_class(
+    name: str, classes: Mapping[str, str], registry: Mapping[str, str]
+) -> type[ServiceActor]:
+    """The class for actor `name`: from config `actor_classes`, else `registry` (the
+    service's built-in actors, service/registry.py)."""
+    target = classes.get(name) or registry.get(name)
     if target is None:
-        raise HostStartError(f"processes: unknown actor {name!r} (known: {sorted(ACTOR_CLASSES)})")
+        raise HostStartError(f"processes: unknown actor {name!r} (known: {sorted(registry)})")
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -102,14 +104,16 @@ class ActorHost:
 
     def __init__(
         self,
-        config: ServiceConfig,
+        config: HostConfig,
         process: str,
         *,
+        registry: Mapping[str, str],
         context: zmq.Context | None = None,
         actor_names: tuple[str, ...] | None = None,
     ) -> None:
         self.config = config
         self.process = process
+        self.registry = registry
         self.context = context or zmq.Context.instance()
         self.actor_names = actor_names or config.processes[process].actors
         self.refs: dict[str, pykka.ActorRef] = {}
@@ -133,7 +137,7 @@ class ActorHost:
         """Start every actor in order; on any failure stop those started and raise."""
         self._start_authenticator()
         for name in self.actor_names:
-            cls = resolve_actor_class(name, self.config.actor_classes)
+            cls = resolve_actor_class(name, self.config.actor_classes, self.registry)
             startup = StartupReport.new()
             ref = cls.start(
                 name=name,
@@ -223,7 +227,13 @@ def _exit_by(seconds: float) -> None:
     timer.start()
 
 
-def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = None) -> int:
+def serve_process(
+    config: HostConfig,
+    process: str,
+    parent_pid: int | None = None,
+    *,
+    registry: Mapping[str, str],
+) -> int:
     """Main of a child process: host the actors, answer health on the control endpoint."""
     if parent_pid is not None and not follow_parent(parent_pid):
         return EXIT_STARTUP_FAILED  # the runner died before we could ask to follow it
@@ -247,7 +257,7 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
             pin_to_cpus(f"processes.{process}.cpus", cpus)
             logger.info("process {} runs on CPUs {}", process, ", ".join(map(str, cpus)))
         context = zmq.Context.instance()
-        host = ActorHost(config, process, context=context)
+        host = ActorHost(config, process, registry=registry, context=context)
         control = bind_socket(
             context,
             zmq.ROUTER,
@@ -298,9 +308,7 @@ def serve_process(config: ServiceConfig, process: str, parent_pid: int | None = 
     return exit_code
 
 
-def _answer_control(
-    control: zmq.Socket, host: ActorHost, process: str, config: ServiceConfig
-) -> None:
+def _answer_control(control: zmq.Socket, host: ActorHost, process: str, config: HostConfig) -> None:
     frames = control.recv_multipart()
     try:
         request = decode(frames[-1], max_bytes=config.transport.max_frame_bytes)

@@ -18,7 +18,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
-from actors.config import TransportSettings
+from actors.runtime.settings import TransportSettings
 
 SUBSCRIPTION_MAX_BYTES = 512
 """MAXMSGSIZE of a publishing socket: only subscriptions come in on it (a subscribe-all is

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from actors.config import SupervisorSettings
+from actors.runtime.settings import SupervisorSettings
 from actors.runtime.stop_flag import StopFlag
 
 EXIT_STARTUP_FAILED = 3

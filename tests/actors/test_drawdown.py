@@ -1,0 +1,146 @@
+"""The drawdown actor on its own: peaks survive a restart, live marks are throttled."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import zmq
+
+from actors.runtime.client import RequestClient
+from actors.runtime.host import ActorHost
+from console.replay import replay_config
+from messages import (
+    DrawdownReport,
+    ExecutionReport,
+    GetDrawdownState,
+    OrderStatus,
+    PriceQuote,
+    PricesUpdated,
+    Side,
+    Transfer,
+)
+from service.config import ProcessSettings, load_config
+from service.registry import ACTOR_CLASSES
+from tests.support.group import wait_for
+
+
+def settings(folder: Path, mark_interval_seconds: float):
+    config = replay_config(load_config(), folder)
+    return replace(
+        config,
+        processes={"market": ProcessSettings(actors=("journal", "prices", "drawdown"))},
+        actor_classes={"prices": "actors.prices:ReplayPricesActor"},
+        drawdown=replace(config.drawdown, mark_interval_seconds=mark_interval_seconds),
+    )
+
+
+class Market:
+    """A journal, a feedless prices actor and a live drawdown actor in this process."""
+
+    def __init__(self, folder: Path, mark_interval_seconds: float = 0.0) -> None:
+        self.config = settings(folder, mark_interval_seconds)
+        self.context = zmq.Context()
+        self.host = ActorHost(self.config, "market", registry=ACTOR_CLASSES, context=self.context)
+        self.host.start()
+
+    def close(self) -> None:
+        self.host.stop()
+        self.context.destroy(linger=0)
+
+    def journal(self, event) -> int:
+        address = self.config.endpoints["journal.ingest"]
+        with RequestClient(self.context, "journal.ingest", address, self.config.transport) as c:
+            return c.request(event).seq
+
+    def price(self, bid: str) -> None:
+        quote = PriceQuote(
+            pair="XBT/USD",
+            bid=Decimal(bid),
+            ask=Decimal(bid),
+            last=None,
+            exchange_ns=None,
+            received_ns=time.time_ns(),
+        )
+        self.host.refs["drawdown"].tell(PricesUpdated(quotes=(quote,)))
+
+    def figures(self):
+        report = self.host.refs["drawdown"].ask(GetDrawdownState(correlation_id="t"), timeout=5)
+        assert isinstance(report, DrawdownReport)
+        return report.figures
+
+
+def deposit(amount: str) -> Transfer:
+    now = time.time_ns()
+    return Transfer(
+        transfer_id=f"D-{now}", asset="USD", amount=Decimal(amount), ts_event=now, ts_init=now
+    )
+
+
+def buy_one_xbt(price: str) -> ExecutionReport:
+    now = time.time_ns()
+    return ExecutionReport(
+        exec_id=f"T-{now}",
+        order_id="O-1",
+        pair="XBT/USD",
+        side=Side.BUY,
+        status=OrderStatus.FILLED,
+        last_qty=Decimal(1),
+        last_price=Decimal(price),
+        fee=Decimal(0),
+        fee_currency="USD",
+        quote_rate=None,
+        ts_event=now,
+        ts_init=now,
+    )
+
+
+def test_peaks_windows_and_breaches_survive_a_restart(tmp_path):
+    market = Market(tmp_path)
+    try:
+        market.price("50000")
+        market.journal(deposit("100000"))
+        market.journal(buy_one_xbt("50000"))
+        wait_for(lambda: market.figures().seq == 2)  # the fill is in its books
+        market.price("60000")  # 110000: the peak
+        market.price("55000")  # 105000
+        before = wait_for(
+            lambda: (f := market.figures()).last_equity == Decimal(105000) and f.seq == 2 and f
+        )
+    finally:
+        market.close()
+    assert before.peak_equity == Decimal(110000)
+
+    market = Market(tmp_path)
+    try:
+        after = market.figures()
+        assert after == before  # not reset, not replayed a second time (no flow scaled twice)
+        market.price("66000")  # 116000: a new peak, from the restored one
+        wait_for(lambda: market.figures().peak_equity == Decimal(116000))
+    finally:
+        market.close()
+    with sqlite3.connect(tmp_path / "drawdown.sqlite") as db:
+        curve = [Decimal(e) for (e,) in db.execute("SELECT equity FROM marks ORDER BY rowid")]
+    assert curve[-1] == Decimal(116000) and Decimal(110000) in curve
+
+
+def test_live_marks_are_throttled_and_the_last_move_is_still_marked(tmp_path):
+    market = Market(tmp_path, mark_interval_seconds=0.5)
+    try:
+        market.price("50000")
+        market.journal(deposit("100000"))
+        market.journal(buy_one_xbt("50000"))
+        wait_for(lambda: market.figures().seq == 2)
+        marks_before = market.figures().marks
+        started = time.monotonic()
+        for bid in range(50001, 50021):  # 20 moves well inside one interval
+            market.price(str(bid))
+        marked = wait_for(lambda: (f := market.figures()).last_equity == Decimal(100020) and f)
+        inside = time.monotonic() - started < 0.5
+        assert marked.marks - marks_before <= 2 if inside else True
+        assert marked.marks - marks_before <= 3, "one mark per interval, not one per move"
+    finally:
+        market.close()
