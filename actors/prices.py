@@ -38,6 +38,7 @@ from kraken.models import Ticker
 from kraken.names import UnknownPairName
 from messages import GetPrices, PriceMark, PriceQuote, PricesState, PricesUpdated
 from messages.codec import CodecError, encode
+from messages.errors import ServiceFieldError
 from service.config import exchange_url
 
 __all__ = [
@@ -60,7 +61,7 @@ NANOS_PER_SECOND = 1_000_000_000
 _FEED_JOIN_MAX_SECONDS = 10.0
 
 
-class PricesSetupError(RuntimeError):
+class PricesSetupError(ServiceFieldError, RuntimeError):
     """The prices actor cannot start as configured; the message names the setting."""
 
 
@@ -360,14 +361,12 @@ class PricesActor(ServiceActor):
         return (Publish("prices.events"), Serve("prices.query"))
 
     def started(self) -> None:
-        # Checked here, in the actor's thread, so that the host reports a bad setting as this
-        # actor's failure to start.
+        # The intervals check themselves (PricesSettings); whether pairs are needed depends on
+        # the feed, so it is checked here, in the actor's thread, so that the host reports it
+        # as this actor's failure to start.
         settings = self.config.prices
-        for key in ("interval_seconds", "max_age_seconds", "retry_max_seconds"):
-            if not getattr(settings, key) > 0:
-                raise PricesSetupError(f"prices.{key}: must be > 0, got {getattr(settings, key)}")
         if self.feed_enabled and not settings.pairs:
-            raise PricesSetupError("prices.pairs: at least one pair is needed")
+            raise PricesSetupError("prices.pairs", "at least one pair is needed")
         self.schedule(self.republish_seconds, _RepublishDue())
         if not self.feed_enabled:
             self.log.info("no ticker feed: quotes come as PricesUpdated (replay)")
@@ -393,7 +392,7 @@ class PricesActor(ServiceActor):
                 name=self.name,
             )
         except ValueError as exc:
-            raise PricesSetupError(f"exchange: {exc}") from None
+            raise PricesSetupError("exchange", str(exc)) from None
         self.log.info(
             "reading the {} exchange's Ticker at {} every {} s for {}",
             exchange.mode,

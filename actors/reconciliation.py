@@ -95,6 +95,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from messages.errors import ServiceFieldError
 from service.config import decimal_context, exchange_url
 
 NS_PER_SECOND = 1_000_000_000
@@ -106,7 +107,7 @@ RUN_TIMEOUT_SECONDS = 60.0
 """A run whose journal writes or fold are not done by then fails (they continue anyway)."""
 
 
-class ReconciliationSetupError(RuntimeError):
+class ReconciliationSetupError(ServiceFieldError, RuntimeError):
     """The reconciliation actor cannot start as configured; the message names the setting."""
 
 
@@ -388,7 +389,7 @@ class ReconciliationActor(JournalFollower):
         try:
             credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
-            raise ReconciliationSetupError(f"exchange credentials: {exc}") from None
+            raise ReconciliationSetupError("exchange credentials", str(exc)) from None
         url = exchange_url(self.config)
         nonce = NonceSource(
             credentials.key,

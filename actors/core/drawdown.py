@@ -42,6 +42,8 @@ from enum import StrEnum
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from messages.errors import ServiceFieldError
+
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 NS_PER_SECOND = 1_000_000_000
@@ -50,13 +52,8 @@ _ONE_DAY = timedelta(days=1)
 _ONE_WEEK = timedelta(days=7)
 
 
-class DrawdownError(ValueError):
+class DrawdownError(ServiceFieldError, ValueError):
     """A drawdown input is wrong; `field` names it (an out-of-order `ts_ns`, a bad setting)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 class Window(StrEnum):
