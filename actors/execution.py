@@ -78,6 +78,7 @@ from messages import (
 )
 from messages.base import Message
 from messages.errors import ServiceFieldError
+from messages.units import NS_PER_SECOND
 from service.config import ExecutionSettings, decimal_context, exchange_url
 
 __all__ = [
@@ -100,7 +101,7 @@ __all__ = [
 #: The exchange URL the runner hands to the group (the paper exchange's, in paper mode).
 
 #: How far before the resume point history is read again on start.
-RESUME_OVERLAP_NS = 30 * 1_000_000_000
+RESUME_OVERLAP_NS = 30 * NS_PER_SECOND
 
 _ZERO = Decimal(0)
 _STATE_VERSION = 1

@@ -55,8 +55,6 @@ __all__ = [
     "retry_delay_seconds",
 ]
 
-NANOS_PER_SECOND = 1_000_000_000
-
 #: The longest wait for the feed thread to end when the actor stops.
 _FEED_JOIN_MAX_SECONDS = 10.0
 
