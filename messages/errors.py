@@ -1,8 +1,9 @@
 """The one base of the service's typed errors: what is wrong (`field`) and why (`problem`).
 
 Every package may import it (it imports nothing): the core's booking, pricing, valuation and
-drawdown errors, the config loader's `ConfigError`, the settings' own checks and the actors'
-setup errors are its subclasses, so `except ServiceFieldError` catches any of them and
+drawdown errors, the folds' `StateNotCarried`, the config's `ConfigError` (also what the
+settings' own checks raise), the actors' setup errors, the codec's errors and Kraken's
+`FieldError` are its subclasses, so `except ServiceFieldError` catches any of them and
 `error.field` names the culprit: a dotted config key (`prices.interval_seconds`), an event's
 field (`fee`), an asset (`XBT.quantity`).
 """
