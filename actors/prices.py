@@ -359,10 +359,14 @@ class PricesActor(ServiceActor):
         return (Publish("prices.events"), Serve("prices.query"))
 
     def started(self) -> None:
-        # The intervals check themselves (PricesSettings); whether pairs are needed depends on
-        # the feed, so it is checked here, in the actor's thread, so that the host reports it
-        # as this actor's failure to start.
+        # PricesSettings checks its intervals; the feed's own settings are checked here, in
+        # the actor's thread, so that the host reports a bad one as this actor's failure to
+        # start (the retry cap, and the pairs only when there is a feed).
         settings = self.config.prices
+        if not settings.retry_max_seconds > 0:
+            raise PricesSetupError(
+                "prices.retry_max_seconds", f"must be > 0, got {settings.retry_max_seconds}"
+            )
         if self.feed_enabled and not settings.pairs:
             raise PricesSetupError("prices.pairs", "at least one pair is needed")
         self.schedule(self.republish_seconds, _RepublishDue())

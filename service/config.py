@@ -156,7 +156,8 @@ class PricesSettings:
     retry_max_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        for key in ("interval_seconds", "max_age_seconds", "retry_max_seconds"):
+        # retry_max_seconds is the feed's: the prices actor refuses it at its start.
+        for key in ("interval_seconds", "max_age_seconds"):
             require_positive(key, getattr(self, key))
 
 

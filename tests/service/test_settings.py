@@ -39,7 +39,6 @@ BAD_VALUES = [
     (RiskSettings, "risk", "max_report_backlog_ms", 0),
     (PricesSettings, "prices", "interval_seconds", 0),
     (PricesSettings, "prices", "max_age_seconds", -1),
-    (PricesSettings, "prices", "retry_max_seconds", 0),
     (DrawdownSettingsConfig, "drawdown", "daily_reset_hour", 24),
     (DrawdownSettingsConfig, "drawdown", "weekly_reset_weekday", 7),
     (DrawdownSettingsConfig, "drawdown", "timezone", "Mars/Olympus_Mons"),
