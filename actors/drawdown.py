@@ -90,9 +90,8 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import decimal_problem
+from messages.units import NS_PER_SECOND
 from service.config import decimal_context
-
-NS_PER_SECOND = 1_000_000_000
 
 
 class _MarkDue:

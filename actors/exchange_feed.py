@@ -50,6 +50,7 @@ from kraken.joins import completes_order, fee_from_ledger
 from kraken.models import KRAKEN_DECIMAL_CONTEXT, LedgerEntry, Order, Ticker, Trade
 from kraken.names import PairInfo, UnknownPairName
 from kraken.nonce import NonceSource
+from messages.units import NS_PER_SECOND
 
 __all__ = [
     "CancelOrder",
@@ -69,11 +70,10 @@ __all__ = [
     "fee_from_ledger",
 ]
 
-NANOS_PER_SECOND = 1_000_000_000
 
 #: Each poll reads history from this long before the newest record already seen: rows that
 #: share a timestamp with it, or land a moment late, are read again (and skipped by id).
-POLL_OVERLAP_NS = 2 * NANOS_PER_SECOND
+POLL_OVERLAP_NS = 2 * NS_PER_SECOND
 
 #: A trade whose ledger entries are not there yet is held back this many polls before its
 #: fee is taken from the trade itself (stated in quote).
@@ -499,7 +499,7 @@ class ExchangeFeed:
         ledger: dict[str, list[LedgerEntry]] = {}
         if not trades:
             return ledger
-        since = max(0, min(t.time_ns for t in trades) - NANOS_PER_SECOND)
+        since = max(0, min(t.time_ns for t in trades) - NS_PER_SECOND)
         for entry in self._client.iter_ledgers(start=since, type="trade"):
             if entry.refid is not None:
                 ledger.setdefault(entry.refid, []).append(entry)

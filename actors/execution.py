@@ -77,6 +77,8 @@ from messages import (
     Side,
 )
 from messages.base import Message
+from messages.errors import ServiceFieldError
+from messages.units import NS_PER_SECOND
 from service.config import ExecutionSettings, decimal_context, exchange_url
 
 __all__ = [
@@ -99,7 +101,7 @@ __all__ = [
 #: The exchange URL the runner hands to the group (the paper exchange's, in paper mode).
 
 #: How far before the resume point history is read again on start.
-RESUME_OVERLAP_NS = 30 * 1_000_000_000
+RESUME_OVERLAP_NS = 30 * NS_PER_SECOND
 
 _ZERO = Decimal(0)
 _STATE_VERSION = 1
@@ -107,7 +109,7 @@ _PERSIST_DELAY_SECONDS = 0.5
 _FEED_JOIN_MAX_SECONDS = 10.0
 
 
-class ExecutionSetupError(RuntimeError):
+class ExecutionSetupError(ServiceFieldError, RuntimeError):
     """The execution actor cannot start as configured; the message says what to fix."""
 
 
@@ -445,7 +447,7 @@ class ExecutionActor(ServiceActor):
         try:
             credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
-            raise ExecutionSetupError(f"exchange credentials: {exc}") from None
+            raise ExecutionSetupError("exchange credentials", str(exc)) from None
         url = exchange_url(self.config)
         self.demo = paper and settings.demo_orders
         try:
@@ -466,7 +468,7 @@ class ExecutionActor(ServiceActor):
                 clock=self.clock,
             )
         except ValueError as exc:
-            raise ExecutionSetupError(f"exchange: {exc}") from None
+            raise ExecutionSetupError("exchange", str(exc)) from None
         self.log.info("following the {} exchange at {}: {}", exchange.mode, url, where)
         if paper:
             self.log.info(

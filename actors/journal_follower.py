@@ -48,6 +48,7 @@ from actors.runtime.actor import (
 from messages import EventBatch, ExecutionReport, FoldHalted, ReplayEvents, SequencedEvent
 from messages.base import Message
 from messages.codec import decimal_problem, decode, encode
+from messages.errors import ServiceFieldError
 from messages.journal import EventsCommitted
 from service.config import decimal_context
 
@@ -55,13 +56,8 @@ MAX_HALT_REASON_CHARS = 500
 """A halt's reason is cut to this length (it travels in every state answer)."""
 
 
-class StateNotCarried(ValueError):
+class StateNotCarried(ServiceFieldError, ValueError):
     """A fold computed a value the wire cannot carry; `field` names it (`USD`, `XBT.quantity`)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 def check_balances(balances: Mapping[str, Decimal]) -> None:

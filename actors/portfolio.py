@@ -73,6 +73,7 @@ from messages import (
     ReconciliationStatus,
 )
 from messages.codec import Packed, encode, encode_nesting, pack_field
+from messages.units import NS_PER_SECOND
 from service.config import decimal_context
 
 MAX_PENDING_CHANGES = 10_000
@@ -125,8 +126,6 @@ class _Part:
         if self.pending and self.pending[0][0] != seq + 1:
             self.pending.clear()  # what is queued does not follow on: wait for more
 
-
-NS_PER_SECOND = 1_000_000_000
 
 _PORTFOLIO_FIELDS = tuple(field.name for field in dataclasses.fields(PortfolioState))
 """The fields of the answer, in their declared (wire) order."""

@@ -38,6 +38,7 @@ from kraken.models import Ticker
 from kraken.names import UnknownPairName
 from messages import GetPrices, PriceMark, PriceQuote, PricesState, PricesUpdated
 from messages.codec import CodecError, encode
+from messages.errors import ServiceFieldError
 from service.config import exchange_url
 
 __all__ = [
@@ -54,13 +55,11 @@ __all__ = [
     "retry_delay_seconds",
 ]
 
-NANOS_PER_SECOND = 1_000_000_000
-
 #: The longest wait for the feed thread to end when the actor stops.
 _FEED_JOIN_MAX_SECONDS = 10.0
 
 
-class PricesSetupError(RuntimeError):
+class PricesSetupError(ServiceFieldError, RuntimeError):
     """The prices actor cannot start as configured; the message names the setting."""
 
 
@@ -360,14 +359,16 @@ class PricesActor(ServiceActor):
         return (Publish("prices.events"), Serve("prices.query"))
 
     def started(self) -> None:
-        # Checked here, in the actor's thread, so that the host reports a bad setting as this
-        # actor's failure to start.
+        # PricesSettings checks its intervals; the feed's own settings are checked here, in
+        # the actor's thread, so that the host reports a bad one as this actor's failure to
+        # start (the retry cap, and the pairs only when there is a feed).
         settings = self.config.prices
-        for key in ("interval_seconds", "max_age_seconds", "retry_max_seconds"):
-            if not getattr(settings, key) > 0:
-                raise PricesSetupError(f"prices.{key}: must be > 0, got {getattr(settings, key)}")
+        if not settings.retry_max_seconds > 0:
+            raise PricesSetupError(
+                "prices.retry_max_seconds", f"must be > 0, got {settings.retry_max_seconds}"
+            )
         if self.feed_enabled and not settings.pairs:
-            raise PricesSetupError("prices.pairs: at least one pair is needed")
+            raise PricesSetupError("prices.pairs", "at least one pair is needed")
         self.schedule(self.republish_seconds, _RepublishDue())
         if not self.feed_enabled:
             self.log.info("no ticker feed: quotes come as PricesUpdated (replay)")
@@ -393,7 +394,7 @@ class PricesActor(ServiceActor):
                 name=self.name,
             )
         except ValueError as exc:
-            raise PricesSetupError(f"exchange: {exc}") from None
+            raise PricesSetupError("exchange", str(exc)) from None
         self.log.info(
             "reading the {} exchange's Ticker at {} every {} s for {}",
             exchange.mode,

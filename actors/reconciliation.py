@@ -95,9 +95,10 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
+from messages.errors import ServiceFieldError
+from messages.units import NS_PER_SECOND, seconds_to_ns
 from service.config import decimal_context, exchange_url
 
-NS_PER_SECOND = 1_000_000_000
 CURSOR_OVERLAP_NS = 5 * NS_PER_SECOND
 """Each read starts this much before the newest ledger entry known (the journal dedups)."""
 MOVES_KEPT = 100_000
@@ -106,7 +107,7 @@ RUN_TIMEOUT_SECONDS = 60.0
 """A run whose journal writes or fold are not done by then fails (they continue anyway)."""
 
 
-class ReconciliationSetupError(RuntimeError):
+class ReconciliationSetupError(ServiceFieldError, RuntimeError):
     """The reconciliation actor cannot start as configured; the message names the setting."""
 
 
@@ -359,7 +360,7 @@ class ReconciliationActor(JournalFollower):
         )
         self.confirmations = Confirmations(settings.confirm_runs)
         self.prices = PriceBook()
-        self.grace_ns = int(settings.fill_grace_seconds * NS_PER_SECOND)
+        self.grace_ns = seconds_to_ns(settings.fill_grace_seconds)
         self.moves: deque[Move] = deque(maxlen=MOVES_KEPT)
         self.run: _Run | None = None
         self.reading = False
@@ -388,7 +389,7 @@ class ReconciliationActor(JournalFollower):
         try:
             credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
-            raise ReconciliationSetupError(f"exchange credentials: {exc}") from None
+            raise ReconciliationSetupError("exchange credentials", str(exc)) from None
         url = exchange_url(self.config)
         nonce = NonceSource(
             credentials.key,
@@ -501,7 +502,7 @@ class ReconciliationActor(JournalFollower):
             amount,
             to=self.config.accounting.valuation_currency,
             now_ns=self.clock(),
-            max_age_ns=int(self.config.prices.max_age_seconds * NS_PER_SECOND),
+            max_age_ns=seconds_to_ns(self.config.prices.max_age_seconds),
             bridges=self.config.prices.bridges,
             context=self.context,
         )

@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import start_http_server
 
 from console.monitor import GroupSnapshot
+from messages.units import ns_to_seconds
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -114,7 +115,7 @@ def _state_families(state: dict[str, Any]) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "portfolio_state_age_seconds",
         "time since the state was confirmed",
-        value=max(0.0, (time.time_ns() - state["as_of_ns"]) / 1e9),
+        value=max(0.0, ns_to_seconds(time.time_ns() - state["as_of_ns"])),
     )
     drawdown = state.get("drawdown") or {}
     if drawdown:

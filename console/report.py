@@ -33,6 +33,7 @@ from loguru import logger
 from actors.core.drawdown import drawdown_pct
 from console.png import Canvas, Color
 from messages import CodecError, DrawdownSnapshot, decode
+from messages.units import NS_PER_SECOND
 
 SNAPSHOT_NAME = "drawdown"
 """The row of the `snapshot` table the drawdown actor saves its state under."""
@@ -44,7 +45,6 @@ WINDOWS = ("total", "daily", "weekly")
 PERCENT_STEP = Decimal("0.01")
 """Percentages in the tables are rounded half-even to this step."""
 
-NS_PER_SECOND = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Colors of the picture (also what a reader of the PNG can look for).

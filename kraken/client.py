@@ -81,6 +81,7 @@ from kraken.models import (
 )
 from kraken.names import AssetInfo, KrakenNames, PairInfo, UnknownPairName
 from kraken.nonce import NonceSource
+from messages.units import NS_PER_SECOND, NS_PER_US
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -115,8 +116,7 @@ _MAX_QUERY_ORDERS = 50
 _MAX_QUERY_TRADES = 20
 # A looked-up order must have opened after the first send minus this much, which absorbs
 # clock skew between this host and Kraken and keeps old orders that reused an id out.
-_LOOKUP_SKEW_NS = 300 * 1_000_000_000
-_NANOS_PER_SECOND = 1_000_000_000
+_LOOKUP_SKEW_NS = 300 * NS_PER_SECOND
 
 _Row = TypeVar("_Row")
 
@@ -202,7 +202,7 @@ def _bound_text(bound: HistoryBound, name: str) -> str | None:
         if bound.tzinfo is None:
             raise ValueError(f"{name}: datetime must be timezone-aware")
         micros = (bound - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-        return _bound_text(micros * 1000, name)
+        return _bound_text(micros * NS_PER_US, name)
     if isinstance(bound, str) and bound.strip():
         return bound.strip()
     raise ValueError(f"{name}: expected ns, a datetime or an id, got {bound!r}")
@@ -412,8 +412,8 @@ class KrakenClient:
         delay = policy.delay_seconds(attempt)
         now = self._clock_ns()
         if isinstance(error, Throttled) and error.retry_at_ns is not None:
-            delay = max(delay, (error.retry_at_ns - now) / _NANOS_PER_SECOND)
-        if (now - started_ns) / _NANOS_PER_SECOND + delay > policy.deadline_seconds:
+            delay = max(delay, (error.retry_at_ns - now) / NS_PER_SECOND)
+        if (now - started_ns) / NS_PER_SECOND + delay > policy.deadline_seconds:
             return None
         logger.info(
             "kraken {} attempt {} failed ({}); retrying in {:.3f} s",

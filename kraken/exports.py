@@ -47,6 +47,7 @@ from kraken.names import KrakenNames, PairInfo, UnknownAssetName, UnknownPairNam
 from messages.base import Message
 from messages.codec import CodecError, from_fields, to_fields
 from messages.journal import ExecutionReport, OrderStatus, PriceMark, Transfer
+from messages.units import NS_PER_DAY, NS_PER_SECOND
 
 __all__ = [
     "FUTURE_TOLERANCE_NS",
@@ -74,13 +75,12 @@ TRADES_EXPORT_COLUMNS: tuple[str, ...] = (
 )
 """The columns a Kraken trades export must have (TradesHistory's trade fields)."""
 
-FUTURE_TOLERANCE_NS = 86_400 * 1_000_000_000
+FUTURE_TOLERANCE_NS = NS_PER_DAY
 """How far past the clock's now a timestamp may lie (one day, more than any time-zone slip).
 
 Nothing in a replay file can have happened in the future; a timestamp beyond this is a unit
 or format mistake (milliseconds read as seconds, a year typed wrong)."""
 
-_NS_PER_SECOND = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TIMESTAMP_CHARS = 64
 _MAX_PAIR_CHARS = 64
@@ -730,4 +730,4 @@ def _date_time_ns(value: str, field: str, *, zone_required: bool) -> int:
         offset_seconds = (hours * 3600 + minutes * 60) * (1 if zone[0] == "+" else -1)
     delta = moment - _EPOCH
     whole_seconds = delta.days * 86_400 + delta.seconds - offset_seconds
-    return whole_seconds * _NS_PER_SECOND + fraction_ns
+    return whole_seconds * NS_PER_SECOND + fraction_ns

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from kraken.names import KrakenNames, PairInfo, UnknownPairName
+from messages.errors import ServiceFieldError
 
 __all__ = [
     "KRAKEN_DECIMAL_CONTEXT",
@@ -46,17 +47,16 @@ KRAKEN_DECIMAL_CONTEXT = decimal.Context(
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
 
-_NANOS_PER_SECOND = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
 
 
-class FieldError(ValueError):
-    """A field of Kraken's answer that is missing or has the wrong type; ``field`` names it."""
+class FieldError(ServiceFieldError, ValueError):
+    """A field of Kraken's answer that is missing or has the wrong type; ``field`` names it,
+    ``detail`` (= ``problem``) says why."""
 
     def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
-        self.field = field
+        super().__init__(field, detail)
         self.detail = detail
 
 

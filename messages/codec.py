@@ -43,6 +43,7 @@ from messages.base import (
     message_schema,
     registered_types,
 )
+from messages.errors import ServiceFieldError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -95,17 +96,18 @@ M = TypeVar("M", bound=Message)
 # --- errors -----------------------------------------------------------------------------
 
 
-class CodecError(ValueError):
+class CodecError(ServiceFieldError, ValueError):
     """A message could not be encoded or decoded; says which type and field, and why.
 
     `type_tag` is the wire tag of the message concerned (None when the frame is unreadable),
     `field` the dotted path of the offending field (None when the problem is not one field),
-    `detail` the reason alone.
+    `detail` (= `problem`) the reason alone.
     """
 
     def __init__(self, detail: str, type_tag: str | None = None, field: str | None = None):
-        super().__init__(detail, type_tag, field)
+        ValueError.__init__(self, detail, type_tag, field)
         self.detail = detail
+        self.problem = detail
         self.type_tag = type_tag
         self.field = field
 

@@ -1,9 +1,11 @@
 """The service's configuration: every setting of config.yaml, typed, with its default.
 
 `load_config(path)` reads the YAML file, refuses unknown keys and wrong types (naming the
-dotted key), resolves `{run_dir}` in endpoint addresses and relative paths against the
-config file's folder, and checks the placement: every actor named once, every endpoint an
-actor uses present, and a non-loopback TCP endpoint only with CURVE keys.
+dotted key) and resolves `{run_dir}` in endpoint addresses and relative paths against the
+config file's folder. Each section checks its own values where it is defined (its
+`__post_init__`, raising `ConfigError` with the setting's name; the loader prefixes the
+section's key), and `ServiceConfig` checks what spans sections: every actor placed once,
+every endpoint a valid address, a non-loopback TCP endpoint only with CURVE keys.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from actors.core.drawdown import DrawdownSettings
 from actors.runtime.settings import SupervisorSettings, TransportSettings
-from actors.runtime.settings_loader import ConfigError, load_settings
+from actors.runtime.settings_loader import load_settings
 from kraken.paper.settings import PaperSettings, is_loopback_host
+from messages.errors import ConfigError, require, require_positive
 
 __all__ = ["ConfigError", "ServiceConfig", "load_config"]
 
@@ -39,6 +42,9 @@ class ServiceSettings:
     log_retention_files: int = 5
     decimal_precision: int = 34
 
+    def __post_init__(self) -> None:
+        require(self.decimal_precision >= 18, "decimal_precision", "must be at least 18 digits")
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessSettings:
@@ -50,6 +56,15 @@ class ProcessSettings:
 
     actors: tuple[str, ...]
     cpus: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        require(bool(self.actors), "actors", "a process needs at least one actor")
+        cpus = self.cpus
+        if cpus is None:
+            return
+        require(bool(cpus), "cpus", "name at least one CPU, or leave the setting out")
+        require(all(cpu >= 0 for cpu in cpus), "cpus", f"CPU numbers start at 0, got {min(cpus)}")
+        require(len(set(cpus)) == len(cpus), "cpus", f"a CPU is named twice: {list(cpus)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +84,13 @@ class AccountingSettings:
 
     valuation_currency: str = "USD"
     cash_currencies: tuple[str, ...] = ("USD",)
+
+    def __post_init__(self) -> None:
+        require(
+            self.valuation_currency in self.cash_currencies,
+            "cash_currencies",
+            f"must include the valuation currency {self.valuation_currency!r}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +133,16 @@ class RiskSettings:
     deny_on_discrepancy: bool = True
     max_report_backlog_ms: int = 2000
 
+    def __post_init__(self) -> None:
+        for key in ("max_total_drawdown_pct", "max_daily_drawdown_pct", "max_weekly_drawdown_pct"):
+            limit = getattr(self, key)
+            require(
+                limit is None or (limit.is_finite() and limit > 0),
+                key,
+                f"must be a percentage > 0 or null, got {limit}",
+            )
+        require_positive("max_report_backlog_ms", self.max_report_backlog_ms)
+
 
 @dataclass(frozen=True, kw_only=True)
 class PricesSettings:
@@ -123,6 +155,11 @@ class PricesSettings:
     mode: Literal["bid_ask", "mid", "last"] = "bid_ask"
     retry_max_seconds: float = 30.0
 
+    def __post_init__(self) -> None:
+        # retry_max_seconds is the feed's: the prices actor refuses it at its start.
+        for key in ("interval_seconds", "max_age_seconds"):
+            require_positive(key, getattr(self, key))
+
 
 @dataclass(frozen=True, kw_only=True)
 class DrawdownSettingsConfig:
@@ -133,6 +170,15 @@ class DrawdownSettingsConfig:
     weekly_reset_weekday: int = 0
     mark_interval_seconds: float = 1.0
     database: Path = Path("{run_dir}/state/drawdown.sqlite")
+
+    def __post_init__(self) -> None:
+        # The window settings are checked where the drawdown logic defines them: a
+        # DrawdownError names the setting (`daily_reset_hour`).
+        DrawdownSettings(
+            daily_reset_hour=self.daily_reset_hour,
+            timezone=self.timezone,
+            weekly_reset_weekday=self.weekly_reset_weekday,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +196,19 @@ class ReconciliationSettings:
     retry_max_seconds: float = 300.0
     state_file: Path = Path("{run_dir}/state/reconciliation.json")
 
+    def __post_init__(self) -> None:
+        require_positive("interval_seconds", self.interval_seconds)
+        require(self.confirm_runs >= 1, "confirm_runs", "must be at least 1")
+        for key in ("default_threshold", "value_threshold"):
+            value = getattr(self, key)
+            require(value.is_finite() and value >= 0, key, "must be a decimal >= 0")
+        for asset, threshold in self.thresholds.items():
+            require(
+                threshold.is_finite() and threshold >= 0,
+                f"thresholds.{asset}",
+                "must be a decimal >= 0",
+            )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ViewSettings:
@@ -157,6 +216,9 @@ class ViewSettings:
 
     enabled: bool = True
     refresh_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        require_positive("refresh_seconds", self.refresh_seconds)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +228,15 @@ class MetricsSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 9464
+
+    def __post_init__(self) -> None:
+        require(0 <= self.port <= 65535, "port", "must be 0..65535")
+        require(
+            is_loopback_host(self.host),
+            "host",
+            f"{self.host!r} is not a loopback address (127.0.0.0/8, ::1, localhost); "
+            "the metrics page has no authentication",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,6 +260,21 @@ class ServiceConfig:
     view: ViewSettings = field(default_factory=ViewSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None
+
+    def __post_init__(self) -> None:
+        # What spans sections: the placement of the actors, the endpoints and their transport.
+        require(bool(self.processes), "processes", "at least one process is needed")
+        seen: dict[str, str] = {}
+        for process, settings in self.processes.items():
+            for actor in settings.actors:
+                require(
+                    actor not in seen,
+                    f"processes.{process}.actors",
+                    f"actor {actor!r} is already placed in process {seen.get(actor)!r}",
+                )
+                seen[actor] = process
+        for name, address in self.endpoints.items():
+            _check_endpoint(name, address, self.transport)
 
     @property
     def run_dir(self) -> Path:
@@ -230,73 +316,6 @@ def _check_endpoint(name: str, address: str, transport: TransportSettings) -> No
             )
 
 
-def _check_supervisor(settings: SupervisorSettings) -> None:
-    for key in (
-        "ready_timeout_seconds",
-        "stop_timeout_seconds",
-        "restart_backoff_initial_seconds",
-        "restart_backoff_max_seconds",
-        "restart_backoff_reset_seconds",
-        "restart_window_seconds",
-    ):
-        if not getattr(settings, key) > 0:
-            raise ConfigError(f"supervisor.{key}", f"must be > 0, got {getattr(settings, key)}")
-
-
-def _check_drawdown(config: ServiceConfig) -> None:
-    settings = config.drawdown
-    if not 0 <= settings.daily_reset_hour <= 23:
-        raise ConfigError("drawdown.daily_reset_hour", "must be 0..23")
-    if not 0 <= settings.weekly_reset_weekday <= 6:
-        raise ConfigError("drawdown.weekly_reset_weekday", "must be 0 (Monday) .. 6 (Sunday)")
-    try:
-        ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("drawdown.timezone", f"unknown time zone {settings.timezone!r}") from None
-    for key in ("max_total_drawdown_pct", "max_daily_drawdown_pct", "max_weekly_drawdown_pct"):
-        limit = getattr(config.risk, key)
-        if limit is not None and not (limit.is_finite() and limit > 0):
-            raise ConfigError(f"risk.{key}", f"must be a percentage > 0 or null, got {limit}")
-    if config.risk.max_report_backlog_ms <= 0:
-        raise ConfigError("risk.max_report_backlog_ms", "must be > 0")
-    recon = config.reconciliation
-    if recon.interval_seconds <= 0:
-        raise ConfigError("reconciliation.interval_seconds", "must be > 0")
-    if recon.confirm_runs < 1:
-        raise ConfigError("reconciliation.confirm_runs", "must be at least 1")
-    for key in ("default_threshold", "value_threshold"):
-        if not (getattr(recon, key).is_finite() and getattr(recon, key) >= 0):
-            raise ConfigError(f"reconciliation.{key}", "must be a decimal >= 0")
-    for asset, threshold in recon.thresholds.items():
-        if not (threshold.is_finite() and threshold >= 0):
-            raise ConfigError(f"reconciliation.thresholds.{asset}", "must be a decimal >= 0")
-    if config.view.refresh_seconds <= 0:
-        raise ConfigError("view.refresh_seconds", "must be > 0")
-    if not 0 <= config.metrics.port <= 65535:
-        raise ConfigError("metrics.port", "must be 0..65535")
-    if not is_loopback_host(config.metrics.host):
-        raise ConfigError(
-            "metrics.host",
-            f"{config.metrics.host!r} is not a loopback address (127.0.0.0/8, ::1, localhost); "
-            "the metrics page has no authentication",
-        )
-    if config.prices.max_age_seconds <= 0:
-        raise ConfigError("prices.max_age_seconds", "must be > 0")
-    if config.prices.interval_seconds <= 0:
-        raise ConfigError("prices.interval_seconds", "must be > 0")
-
-
-def _check_cpus(key: str, cpus: tuple[int, ...] | None) -> None:
-    if cpus is None:
-        return
-    if not cpus:
-        raise ConfigError(key, "name at least one CPU, or leave the setting out")
-    if any(cpu < 0 for cpu in cpus):
-        raise ConfigError(key, f"CPU numbers start at 0, got {min(cpus)}")
-    if len(set(cpus)) != len(cpus):
-        raise ConfigError(key, f"a CPU is named twice: {list(cpus)}")
-
-
 def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) -> ServiceConfig:
     """Validate a parsed config mapping and resolve its paths against `base_dir`."""
     if not isinstance(raw, Mapping):
@@ -329,35 +348,10 @@ def build_config(raw: Mapping, *, base_dir: Path, source: Path | None = None) ->
     reconciliation = replace(
         config.reconciliation, state_file=resolve(config.reconciliation.state_file)
     )
-    _check_supervisor(config.supervisor)
-    _check_drawdown(config)
     endpoints = {
         name: address.replace("{run_dir}", str(run_dir))
         for name, address in config.endpoints.items()
     }
-    for name, address in endpoints.items():
-        _check_endpoint(name, address, transport)
-    seen: dict[str, str] = {}
-    if not config.processes:
-        raise ConfigError("processes", "at least one process is needed")
-    for process, settings in config.processes.items():
-        if not settings.actors:
-            raise ConfigError(f"processes.{process}.actors", "a process needs at least one actor")
-        for actor in settings.actors:
-            if actor in seen:
-                raise ConfigError(
-                    f"processes.{process}.actors",
-                    f"actor {actor!r} is already placed in process {seen[actor]!r}",
-                )
-            seen[actor] = process
-        _check_cpus(f"processes.{process}.cpus", settings.cpus)
-    if config.accounting.valuation_currency not in config.accounting.cash_currencies:
-        raise ConfigError(
-            "accounting.cash_currencies",
-            f"must include the valuation currency {config.accounting.valuation_currency!r}",
-        )
-    if config.service.decimal_precision < 18:
-        raise ConfigError("service.decimal_precision", "must be at least 18 digits")
     return replace(
         config,
         service=service,

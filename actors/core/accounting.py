@@ -37,18 +37,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from messages import BalanceAdjusted, ExecutionReport, Side, Transfer
+from messages.errors import ServiceFieldError
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-class BookingError(ValueError):
+class BookingError(ServiceFieldError, ValueError):
     """An event cannot be booked; `field` names what is wrong with it."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)

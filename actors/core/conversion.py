@@ -41,6 +41,8 @@ from enum import StrEnum
 from functools import partial
 from typing import Literal, get_args
 
+from messages.errors import ServiceFieldError
+
 ZERO = Decimal(0)
 ONE = Decimal(1)
 TWO = Decimal(2)
@@ -49,13 +51,8 @@ PricingMode = Literal["bid_ask", "mid", "last"]
 PRICING_MODES: tuple[str, ...] = get_args(PricingMode)
 
 
-class PriceError(ValueError):
+class PriceError(ServiceFieldError, ValueError):
     """A quote or a conversion request is malformed; `field` names what is wrong with it."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 class Holding(StrEnum):

@@ -42,21 +42,18 @@ from enum import StrEnum
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from messages.errors import ServiceFieldError
+from messages.units import NS_PER_SECOND, NS_PER_US
+
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
-NS_PER_SECOND = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_DAY = timedelta(days=1)
 _ONE_WEEK = timedelta(days=7)
 
 
-class DrawdownError(ValueError):
+class DrawdownError(ServiceFieldError, ValueError):
     """A drawdown input is wrong; `field` names it (an out-of-order `ts_ns`, a bad setting)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 class Window(StrEnum):
@@ -88,7 +85,7 @@ def _reset_ns(day: date, reset_hour: int, zone: ZoneInfo) -> int:
     """The instant (ns since the epoch) of `reset_hour`:00 local time on `day`, fold=0."""
     elapsed = datetime(day.year, day.month, day.day, reset_hour, tzinfo=zone) - _EPOCH
     seconds = elapsed.days * 86_400 + elapsed.seconds
-    return seconds * NS_PER_SECOND + elapsed.microseconds * 1_000
+    return seconds * NS_PER_SECOND + elapsed.microseconds * NS_PER_US
 
 
 def window_start(

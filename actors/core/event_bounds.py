@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from actors.core.accounting import BookingError, split_pair
 from messages import BalanceAdjusted, ExecutionReport, Transfer
+from messages.units import NS_PER_DAY, NS_PER_SECOND
 
 __all__ = [
     "EARLIEST_EVENT_NS",
@@ -50,10 +51,10 @@ LARGEST_AMOUNT = Decimal("1E+18")
 SMALLEST_AMOUNT = Decimal("1E-18")
 """Every amount that is not zero is at least this in magnitude."""
 
-EARLIEST_EVENT_NS = 1_230_768_000 * 1_000_000_000
+EARLIEST_EVENT_NS = 1_230_768_000 * NS_PER_SECOND
 """2009-01-01T00:00:00Z: no event of a Kraken account is older."""
 
-MAX_AHEAD_NS = 86_400 * 1_000_000_000
+MAX_AHEAD_NS = NS_PER_DAY
 """An event time may be at most one day after the journal's clock (clocks drift, a little)."""
 
 FEE_CREDIT = "KFEE"

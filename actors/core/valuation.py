@@ -31,17 +31,13 @@ from types import MappingProxyType
 
 from actors.core.accounting import PositionBook
 from actors.core.conversion import Conversion, PriceBook, PricingMode
+from messages.errors import ServiceFieldError
 
 ZERO = Decimal(0)
 
 
-class ValuationError(ValueError):
+class ValuationError(ServiceFieldError, ValueError):
     """The books cannot be valued as given; `field` names what is wrong."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)

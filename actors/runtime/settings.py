@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from messages.errors import require_positive
+
 
 @dataclass(frozen=True, kw_only=True)
 class TransportSettings:
@@ -38,6 +40,17 @@ class SupervisorSettings:
     restart_backoff_reset_seconds: float = 60.0
     max_restarts: int = 5
     restart_window_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        for key in (
+            "ready_timeout_seconds",
+            "stop_timeout_seconds",
+            "restart_backoff_initial_seconds",
+            "restart_backoff_max_seconds",
+            "restart_backoff_reset_seconds",
+            "restart_window_seconds",
+        ):
+            require_positive(key, getattr(self, key))
 
 
 class ActorConfig(Protocol):

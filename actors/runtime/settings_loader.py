@@ -2,7 +2,9 @@
 
 Settings are frozen dataclasses; `load_settings` walks a mapping against a dataclass's type
 hints and builds it, refusing unknown keys and wrong types with an error that names the full
-dotted key (`supervisor.max_restarts: expected an integer, got 'five'`). Money-like values
+dotted key (`supervisor.max_restarts: expected an integer, got 'five'`). A section's own
+range checks live on its dataclass (`__post_init__`, raising a `ServiceFieldError` that names
+the setting); the loader only prefixes the section's dotted key. Money-like values
 are `Decimal`: a YAML float is taken through its shortest text form, never as binary float.
 """
 
@@ -16,16 +18,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from messages.errors import ConfigError, ServiceFieldError
+
+__all__ = ["ConfigError", "load_settings"]
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or of the wrong type; `key` is its dotted path."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}" if key else problem)
-        self.key = key
-        self.problem = problem
 
 
 def _describe(value: object) -> str:
@@ -137,5 +134,7 @@ def load_settings(cls: type[T], data: Mapping[str, Any] | None, *, prefix: str =
             raise ConfigError(where, "required setting is missing")
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as exc:  # a section's own checks (__post_init__)
+    except ServiceFieldError as exc:  # a section's own check (__post_init__) names the setting
+        raise ConfigError(f"{prefix}.{exc.field}" if prefix else exc.field, exc.problem) from None
+    except (ValueError, TypeError) as exc:  # a check that names no setting: the section's key
         raise ConfigError(prefix, str(exc)) from None

@@ -32,7 +32,7 @@ from kraken.paper.amounts import (
     parse_decimal,
 )
 from kraken.paper.bodies import BodyError, load_json
-from kraken.paper.engine import NANOS_PER_SECOND, ExchangeError, OrderRequest, PaperExchange
+from kraken.paper.engine import ExchangeError, OrderRequest, PaperExchange
 from kraken.paper.history import BoundError, page, parse_bound, within
 from kraken.paper.rate_limit import RestRateCounter
 from kraken.paper.records import BUY, LIMIT, MARKET, SELL, LedgerEntry, Order
@@ -44,6 +44,7 @@ from kraken.paper.views import (
     time_units,
     trade_view,
 )
+from messages.units import NS_PER_SECOND, seconds_to_ns
 
 Envelope = dict[str, Any]
 
@@ -298,13 +299,13 @@ class KrakenApi:
 
     def _time(self, params: _Params) -> dict[str, Any]:
         now_ns = self._clock()
-        moment = datetime.fromtimestamp(now_ns // NANOS_PER_SECOND, tz=UTC)
+        moment = datetime.fromtimestamp(now_ns // NS_PER_SECOND, tz=UTC)
         # Kraken's "rfc1123" has a space-padded day and a two-digit year.
         text = f"{moment:%a}, {moment.day:2d} {moment:%b %y %H:%M:%S} +0000"
-        return {"unixtime": now_ns // NANOS_PER_SECOND, "rfc1123": text}
+        return {"unixtime": now_ns // NS_PER_SECOND, "rfc1123": text}
 
     def _system_status(self, params: _Params) -> dict[str, Any]:
-        moment = datetime.fromtimestamp(self._clock() // NANOS_PER_SECOND, tz=UTC)
+        moment = datetime.fromtimestamp(self._clock() // NS_PER_SECOND, tz=UTC)
         return {"status": "online", "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     def _assets(self, params: _Params) -> dict[str, Any]:
@@ -553,7 +554,7 @@ class KrakenApi:
         relative = text.startswith("+")
         value = _bounded(text[1:] if relative else text, "expiretm", maximum=_MAX_EXPIRE_SECONDS)
         now = self._clock()
-        expire_ns = int(value * NANOS_PER_SECOND) + (now if relative else 0)
+        expire_ns = seconds_to_ns(value) + (now if relative else 0)
         if expire_ns <= now:
             raise _invalid("expiretm")
         return expire_ns

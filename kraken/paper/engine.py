@@ -62,9 +62,7 @@ from kraken.paper.records import (
 )
 from kraken.paper.settings import PaperSettings
 from kraken.paper.store import StateBatch, StateStore
-
-NANOS_PER_SECOND = 1_000_000_000
-NANOS_PER_DAY = 86_400 * NANOS_PER_SECOND
+from messages.units import NS_PER_DAY
 
 # A taker order walks at most this many ticks past the touch (one tick per extra piece).
 _MAX_TAKER_PIECES = 3
@@ -205,7 +203,7 @@ class PaperExchange:
     def ticker(self, pair_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Quote and session statistics per pair id, for the Ticker endpoint."""
         with self._lock, paper_decimal_context():
-            self.market.open_session(self._clock() // NANOS_PER_DAY)
+            self.market.open_session(self._clock() // NS_PER_DAY)
             result: dict[str, dict[str, Any]] = {}
             for pair_id in pair_ids:
                 stats = self.market.stats(pair_id)
@@ -222,7 +220,7 @@ class PaperExchange:
             raise ValueError(f"steps: must be >= 0, got {steps}")
         with self._transaction():
             now = self._clock()
-            self.market.open_session(now // NANOS_PER_DAY)
+            self.market.open_session(now // NS_PER_DAY)
             for _ in range(steps):
                 self.market.step()
                 self._expire_due(now)
@@ -842,7 +840,7 @@ class PaperExchange:
                 self._move(
                     asset_id, amount, ZERO, refid=self._next_id("F"), kind="deposit", now=now
                 )
-        self.market.open_session(now // NANOS_PER_DAY)
+        self.market.open_session(now // NS_PER_DAY)
         self._dirty_meta.update({"market", "fill_rng", "counters", "nonces"})
 
     def _restore(self, loaded: Any) -> None:

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from messages.units import seconds_to_ns
+
 FAULT_KINDS = ("unavailable", "rate_limit", "internal", "http_502", "latency", "drop")
 ENVELOPE_ERRORS = {
     "unavailable": "EService:Unavailable",
@@ -68,7 +70,7 @@ class FaultInjector:
         fault = Fault(
             kind=kind,
             rate=rate,
-            until_ns=self._clock() + int(seconds * 1e9),
+            until_ns=self._clock() + seconds_to_ns(seconds),
             latency_ms=latency_ms or 0,
         )
         with self._lock:

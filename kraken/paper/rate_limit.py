@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 from kraken.paper.settings import RATE_LIMIT_OFF, RATE_LIMIT_TIERS
+from messages.units import NS_PER_SECOND
 
 HISTORY_METHODS = frozenset({"Ledgers", "QueryLedgers", "TradesHistory"})
 TRADING_METHODS = frozenset({"AddOrder", "CancelOrder", "CancelAll"})
@@ -58,7 +59,7 @@ class RestRateCounter:
         now = self._clock()
         with self._lock:
             counter, last = self._counters.get(key, (0.0, now))
-            counter = max(0.0, counter - decay_per_second * (now - last) / 1e9)
+            counter = max(0.0, counter - decay_per_second * (now - last) / NS_PER_SECOND)
             if counter + cost > maximum:
                 self._counters[key] = (counter, now)
                 return False
@@ -73,4 +74,4 @@ class RestRateCounter:
         now = self._clock()
         with self._lock:
             counter, last = self._counters.get(key, (0.0, now))
-            return max(0.0, counter - decay_per_second * (now - last) / 1e9)
+            return max(0.0, counter - decay_per_second * (now - last) / NS_PER_SECOND)
