@@ -26,7 +26,8 @@ and saves can always be sent.
 The books, the peaks and the breached windows are saved together at one journal seq after
 every mark in live running (and with every follower snapshot), so a restart neither resets
 nor loses a peak; every mark is also appended to the `marks` table (the equity curve).
-`DrawdownChanged` goes out for every journal range applied and every mark between events.
+`DrawdownChanged` goes out for every journal range applied, `DrawdownMarked` for every mark
+between events.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from actors.core.drawdown import (
     flow,
     mark,
 )
-from actors.core.valuation import Valuation, value_portfolio
+from actors.core.valuation import Valuation
 from actors.journal_follower import JournalFollower, check_balances, check_positions
 from actors.runtime.actor import (
     Connect,
@@ -69,6 +70,7 @@ from actors.translate import (
     position_book,
     position_state,
     settings_of,
+    valuer_of,
     with_quotes,
 )
 from messages import (
@@ -76,6 +78,7 @@ from messages import (
     DrawdownChanged,
     DrawdownFigures,
     DrawdownLimitBreached,
+    DrawdownMarked,
     DrawdownRecovered,
     DrawdownReport,
     DrawdownSnapshot,
@@ -90,8 +93,6 @@ from messages import (
 )
 from messages.base import Message
 from messages.codec import decimal_problem
-from messages.units import NS_PER_SECOND
-from service.config import decimal_context
 
 
 class _MarkDue:
@@ -185,7 +186,8 @@ class DrawdownActor(JournalFollower):
 
     # -- life ----------------------------------------------------------------------------------
     def started(self) -> None:
-        self.context = decimal_context(self.config)
+        self.valuer = valuer_of(self.config)
+        self.context = self.valuer.context
         self.settings = settings_of(self.config)
         self.state = DrawdownState()
         self.tracker = BreachTracker(limits_of(self.config))
@@ -193,7 +195,6 @@ class DrawdownActor(JournalFollower):
         self.marks = 0
         self.marks_skipped = 0
         self.flows_unvalued = 0
-        self._max_age_ns = int(self.config.prices.max_age_seconds * NS_PER_SECOND)
         self._dirty = False
         self._mark_scheduled = False
         self._last_mark_wall = 0.0
@@ -346,17 +347,8 @@ class DrawdownActor(JournalFollower):
     # -- marking -------------------------------------------------------------------------------
     def valuation(self, now_ns: int) -> Valuation:
         """The books valued with the quotes held, at `now_ns`."""
-        prices = self.config.prices
-        return value_portfolio(
-            self.ledger.cash.balances,
-            self.ledger.positions.positions,
-            self.prices,
-            valuation_currency=self.config.accounting.valuation_currency,
-            now_ns=now_ns,
-            max_age_ns=self._max_age_ns,
-            bridges=prices.bridges,
-            mode=prices.mode,
-            context=self.context,
+        return self.valuer.value(
+            self.ledger.cash.balances, self.ledger.positions.positions, self.prices, now_ns
         )
 
     def _mark_time(self, ts_ns: int) -> int:
@@ -491,10 +483,7 @@ class DrawdownActor(JournalFollower):
 
     def _publish_mark(self) -> None:
         """Figures changed between journal events: readers replace those at this seq."""
-        self.publish(
-            "drawdown.events",
-            DrawdownChanged(first_seq=self.seq + 1, seq=self.seq, figures=self.figures()),
-        )
+        self.publish("drawdown.events", DrawdownMarked(seq=self.seq, figures=self.figures()))
 
     # -- serving -------------------------------------------------------------------------------
     @handles(GetDrawdownState, on="drawdown.query")

@@ -1,17 +1,19 @@
 """The portfolio actor: the read model that answers `GetPortfolioState`.
 
-It owns nothing of its own. It follows the cash and positions actors' change streams (and
-the drawdown actor's, when the group has one) and keeps each part in lockstep: a part's
-changes up to journal event `seq` are applied only when every other part can reach that same
-`seq` too, so every snapshot it serves has every part at exactly one `seq`. Changes come per
-event live and per replayed range while catching up; a range applies whole. A gap in a
-stream (a lost message, a restarted actor) is repaired by asking that actor for its full
-state; until the parts meet again at one seq, queries get the last consistent snapshot,
-never a mix.
+It owns nothing of its own: it is a read-only facade over the pure pieces that do the work.
+It follows the cash and positions actors' change streams (and the drawdown actor's, when the
+group has one) into a `LockstepJoin` (`actors.core.lockstep`): a part's changes up to
+journal event `seq` are applied only when every other part can reach that same `seq` too,
+so every snapshot it serves has every part at exactly one `seq`. Changes come per event live
+and per replayed range while catching up; a range applies whole; a drawdown mark between
+events (`DrawdownMarked`) replaces the figures at its seq. A gap in a stream (a lost
+message, a restarted actor) is repaired by asking that actor for its full state (the join
+says when); until the parts meet again at one seq, queries get the last consistent
+snapshot, never a mix.
 
 When the group has a prices actor, the portfolio follows its quotes (latest wins) and values
-the snapshot at the moment it answers, with `actors.core.valuation` (the same module the
-drawdown actor marks with): market value and unrealized P&L per position, equity, the age of
+the snapshot at the moment it answers, with the `Valuer` of `actors.core.valuation` (the
+one the drawdown actor marks with): market value and unrealized P&L per position, equity, the age of
 every price, and which holdings are stale or unpriced. Drawdown is shown against the
 snapshot's own equity: each window's peak from the drawdown actor at the same seq, in the
 window that contains the answer's time (a reset since the last mark already shows).
@@ -27,15 +29,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from actors.core.conversion import PriceBook
 from actors.core.drawdown import Window, drawdowns, mark
-from actors.core.valuation import Valuation, value_portfolio
+from actors.core.lockstep import LockstepJoin
+from actors.core.valuation import Valuation
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -46,12 +48,20 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
-from actors.translate import figures_state, limits_of, position_book, settings_of, with_quotes
+from actors.translate import (
+    figures_state,
+    limits_of,
+    position_book,
+    settings_of,
+    valuer_of,
+    with_quotes,
+)
 from messages import (
     CashChanged,
     CashState,
     DrawdownChanged,
     DrawdownFigures,
+    DrawdownMarked,
     DrawdownReport,
     DrawdownView,
     ErrorCode,
@@ -74,57 +84,10 @@ from messages import (
 )
 from messages.codec import Packed, encode, encode_nesting, pack_field
 from messages.units import NS_PER_SECOND
-from service.config import decimal_context
-
-MAX_PENDING_CHANGES = 10_000
-"""Changes queued for a part that is ahead of the other; past this, it resyncs in full."""
 
 
 class _Resync:
-    """Timer message: check both parts are following, resync a silent one."""
-
-
-@dataclass
-class _Part:
-    """One followed part (cash or positions): its values at `seq` and changes queued beyond."""
-
-    name: str
-    values: dict[str, Any] = field(default_factory=dict)
-    seq: int = 0
-    pending: deque = field(default_factory=deque)  # (first, last, changed), contiguous ranges
-    resyncing: bool = False
-    synced: bool = False  # a full state has been taken at least once
-
-    @property
-    def received(self) -> int:
-        """The highest seq this part can reach with what has arrived."""
-        return self.pending[-1][1] if self.pending else self.seq
-
-    def queue(self, first_seq: int, seq: int, changed: dict[str, Any]) -> bool:
-        """Queue the changes of events first_seq..seq; False when that leaves a gap, or
-        when too much is queued (the part then needs a resync from the full state)."""
-        if seq <= self.received:
-            return True  # already have it
-        if first_seq != self.received + 1 or len(self.pending) >= MAX_PENDING_CHANGES:
-            return False
-        self.pending.append((first_seq, seq, changed))
-        return True
-
-    def advance_to(self, target: int) -> None:
-        """Apply queued ranges that end at or before `target` (a range applies whole)."""
-        while self.pending and self.pending[0][1] <= target:
-            _, seq, changed = self.pending.popleft()
-            self.values.update(changed)
-            self.seq = seq
-
-    def reset(self, seq: int, values: dict[str, Any]) -> None:
-        """Take a full state at `seq`; drop queued changes it already covers."""
-        self.values = dict(values)
-        self.seq = seq
-        while self.pending and self.pending[0][1] <= seq:
-            self.pending.popleft()
-        if self.pending and self.pending[0][0] != seq + 1:
-            self.pending.clear()  # what is queued does not follow on: wait for more
+    """Timer message: check every part is following, resync a silent one."""
 
 
 _PORTFOLIO_FIELDS = tuple(field.name for field in dataclasses.fields(PortfolioState))
@@ -171,14 +134,13 @@ class PortfolioActor(ServiceActor):
         return time.time_ns()
 
     def started(self) -> None:
-        self.context = decimal_context(self.config)
-        self.cash = _Part("cash")
-        self.positions = _Part("positions")
-        self.drawdown: _Part | None = None
-        self.parts = [self.cash, self.positions]
-        if in_group(self.config, "drawdown"):
-            self.drawdown = _Part("drawdown")
-            self.parts.append(self.drawdown)
+        self.valuer = valuer_of(self.config)
+        self.context = self.valuer.context
+        self.has_drawdown = in_group(self.config, "drawdown")
+        parts = ["cash", "positions"] + (["drawdown"] if self.has_drawdown else [])
+        self.join = LockstepJoin(parts)
+        self._resyncing: set[str] = set()
+        if self.has_drawdown:
             self.drawdown_settings = settings_of(self.config)
             self.drawdown_limits = limits_of(self.config)
         self.follows_prices = in_group(self.config, "prices")
@@ -191,10 +153,10 @@ class PortfolioActor(ServiceActor):
         self._valued_key: tuple | None = None
         self._valued: dict[str, Any] = {}
         self._valued_until = 0
-        self._max_age_ns = int(self.config.prices.max_age_seconds * NS_PER_SECOND)
+        self._max_age_ns = self.valuer.max_age_ns
         self._snapshot: PortfolioState | None = None
         self._snapshot_figures: DrawdownFigures | None = None
-        self._snapshot_seq = -1
+        self._snapshot_join_version = -1
         self._snapshot_version = 0
         self._packed: dict[str, tuple[Any, Packed]] = {}
         self._snapshot_fields: dict[str, Any] = {}
@@ -204,7 +166,7 @@ class PortfolioActor(ServiceActor):
         self.halted: tuple[FoldHalted, ...] = ()  # the same, as the answer carries it
         self.valuation_halt: FoldHalted | None = None
         self.valuation_halts = 0
-        for part in self.parts:
+        for part in self.join.names:
             self._resync(part)
         self._ask_prices()
         self._ask_reconciliation()
@@ -214,35 +176,28 @@ class PortfolioActor(ServiceActor):
     @handles(CashChanged, on="cash.events")
     def on_cash_changed(self, change: CashChanged, inbound: Inbound | None) -> None:
         """Queue a cash change; advance every part in lockstep."""
-        self._follow(self.cash, change.first_seq, change.seq, change.balances)
+        self._follow("cash", change.first_seq, change.seq, change.balances)
 
     @handles(PositionsChanged, on="positions.events")
     def on_positions_changed(self, change: PositionsChanged, inbound: Inbound | None) -> None:
         """Queue a positions change; advance every part in lockstep."""
-        self._follow(self.positions, change.first_seq, change.seq, change.positions)
+        self._follow("positions", change.first_seq, change.seq, change.positions)
 
     @handles(DrawdownChanged, on="drawdown.events")
     def on_drawdown_changed(self, change: DrawdownChanged, inbound: Inbound | None) -> None:
-        """Queue the drawdown figures of a journal range, or replace those at a seq (a mark
-        between events)."""
-        part = self.drawdown
-        if part is None:
-            return
-        values = {"figures": change.figures}
-        if change.first_seq <= change.seq:
-            self._follow(part, change.first_seq, change.seq, values)
+        """Queue the drawdown figures of a journal range; advance every part in lockstep."""
+        if self.has_drawdown:
+            self._follow("drawdown", change.first_seq, change.seq, {"figures": change.figures})
+
+    @handles(DrawdownMarked, on="drawdown.events")
+    def on_drawdown_marked(self, marked: DrawdownMarked, inbound: Inbound | None) -> None:
+        """Replace the drawdown figures at `marked.seq` (a mark between journal events)."""
+        if not self.has_drawdown:
             return
         # A mark between events is not a journal change: it must not keep the resync tick,
         # which confirms the parts are current while the journal is quiet, from running.
-        if change.seq > part.received:
-            self._resync(part)  # a gap before this mark
-        elif change.seq == part.received:
-            if part.pending:
-                first, last, _ = part.pending[-1]
-                part.pending[-1] = (first, last, values)
-            else:
-                part.values = values
-                self._snapshot_seq = -1  # same seq, new figures: rebuild the snapshot
+        if not self.join.mark("drawdown", marked.seq, {"figures": marked.figures}):
+            self._resync("drawdown")  # a gap before this mark
 
     def counters(self) -> dict[str, int]:
         return {"halted_parts": len(self.halts), "valuation_halts": self.valuation_halts}
@@ -269,21 +224,14 @@ class PortfolioActor(ServiceActor):
             self.halts[source] = halt
         self.halted = tuple(self.halts[name] for name in sorted(self.halts))
 
-    def _follow(self, part: _Part, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
-        halt = self.halts.get(part.name)
+    def _follow(self, part: str, first_seq: int, seq: int, changed: dict[str, Any]) -> None:
+        halt = self.halts.get(part)
         if halt is not None and seq >= halt.seq:
-            self._note_halt(part.name, None)  # it folded the event it had halted at
+            self._note_halt(part, None)  # it folded the event it had halted at
         self._last_change_at = time.monotonic()
-        if not part.queue(first_seq, seq, changed):
-            part.pending.clear()
+        if not self.join.change(part, first_seq, seq, changed):
             self._resync(part)
             return
-        self._advance()
-
-    def _advance(self) -> None:
-        target = min(part.received for part in self.parts)
-        for part in self.parts:
-            part.advance_to(target)
         self._confirmed_at_ns = self.clock()
 
     @handles(PricesUpdated, on="prices.events")
@@ -350,20 +298,20 @@ class PortfolioActor(ServiceActor):
     def on_resync_tick(self, tick: _Resync, inbound: Inbound | None) -> None:
         """When the streams are quiet, make sure every part caught up with its actor."""
         if time.monotonic() - self._last_change_at >= self.resync_interval_seconds:
-            for part in self.parts:
+            for part in self.join.names:
                 self._resync(part)
             self._ask_prices()
             self._ask_reconciliation()
         self.schedule(self.resync_interval_seconds, _Resync())
 
-    def _resync(self, part: _Part) -> None:
-        if part.resyncing:
+    def _resync(self, part: str) -> None:
+        if part in self._resyncing:
             return
-        part.resyncing = True
-        if part is self.cash:
+        self._resyncing.add(part)
+        if part == "cash":
             request: Any = GetCashState(correlation_id=self.next_correlation_id())
             endpoint = "cash.query"
-        elif part is self.positions:
+        elif part == "positions":
             request = GetPositionsState(correlation_id=self.next_correlation_id())
             endpoint = "positions.query"
         else:
@@ -376,9 +324,9 @@ class PortfolioActor(ServiceActor):
             on_failure=self._resync_failed(part),
         )
 
-    def _resynced(self, part: _Part) -> Callable[[Any], None]:
+    def _resynced(self, part: str) -> Callable[[Any], None]:
         def take(state: Any) -> None:
-            part.resyncing = False
+            self._resyncing.discard(part)
             if isinstance(state, CashState):
                 values: dict[str, Any] = dict(state.balances)
             elif isinstance(state, PositionsState):
@@ -386,43 +334,41 @@ class PortfolioActor(ServiceActor):
             elif isinstance(state, DrawdownReport):
                 values = {"figures": state.figures}
             else:
-                self.log.warning("{} resync answered with {}", part.name, type(state).__name__)
+                self.log.warning("{} resync answered with {}", part, type(state).__name__)
                 return
-            self._note_halt(part.name, state.halted)
-            if state.seq >= part.received:
-                part.reset(state.seq, values)
-                self._snapshot_seq = -1
-            part.synced = True
-            self._advance()  # also stamps the confirmation time
+            self._note_halt(part, state.halted)
+            self.join.reset(part, state.seq, values)
+            self._confirmed_at_ns = self.clock()
 
         return take
 
-    def _resync_failed(self, part: _Part) -> Callable[[RequestFailed], None]:
+    def _resync_failed(self, part: str) -> Callable[[RequestFailed], None]:
         def failed(failure: RequestFailed) -> None:
-            part.resyncing = False
+            self._resyncing.discard(part)
 
         return failed
 
     # -- serving --------------------------------------------------------------------------------
-    def _at_one_seq(self) -> bool:
-        return all(part.seq == self.cash.seq for part in self.parts)
+    def _figures(self) -> DrawdownFigures | None:
+        """The drawdown figures where the join holds that part now."""
+        return self.join.values("drawdown").get("figures") if self.has_drawdown else None
 
     def _consistent_snapshot(self) -> PortfolioState | None:
         """The books (unvalued) at the last seq every part reached together."""
-        if self._at_one_seq() and self.cash.seq != self._snapshot_seq:
-            figures = self.drawdown.values.get("figures") if self.drawdown else None
+        join = self.join
+        if join.at_one_seq and join.version != self._snapshot_join_version:
             self._snapshot = PortfolioState(
                 correlation_id="-",
-                seq=self.cash.seq,
+                seq=join.seq,
                 as_of_ns=self._confirmed_at_ns,
                 valuation_currency=self.config.accounting.valuation_currency,
                 equity=None,
-                cash=dict(self.cash.values),
-                positions=dict(self.positions.values),
+                cash=dict(join.values("cash")),
+                positions=dict(join.values("positions")),
             )
             self._snapshot_fields = {n: getattr(self._snapshot, n) for n in _PORTFOLIO_FIELDS}
-            self._snapshot_figures = figures
-            self._snapshot_seq = self.cash.seq
+            self._snapshot_figures = self._figures()
+            self._snapshot_join_version = join.version
             self._snapshot_version += 1
         elif self._snapshot is None and self.halts:
             # A part halted before the parts ever met at one seq (another has folded past
@@ -446,23 +392,17 @@ class PortfolioActor(ServiceActor):
         """The time the answer is valued at: the wall clock, or in replay the latest event."""
         if not self.event_clock:
             return self.clock()
-        figures = self.drawdown.values.get("figures") if self.drawdown else None
+        figures = self._figures()
         last_mark = figures.last_mark_ns if figures is not None else None
         return max(self.newest_quote_ns, last_mark or 0)
 
     def value(self, books: PortfolioState, now_ns: int) -> Valuation:
         """The snapshot's books valued with the quotes held, at `now_ns`."""
-        prices = self.config.prices
-        return value_portfolio(
+        return self.valuer.value(
             books.cash,
             {asset: position_book(p) for asset, p in books.positions.items()},
             self.prices,
-            valuation_currency=books.valuation_currency,
-            now_ns=now_ns,
-            max_age_ns=self._max_age_ns,
-            bridges=prices.bridges,
-            mode=prices.mode,
-            context=self.context,
+            now_ns,
         )
 
     @handles(GetPortfolioState, on="portfolio.query")
@@ -543,8 +483,8 @@ class PortfolioActor(ServiceActor):
         Until every part has been read in full once (just after a start), the answer is an
         `ErrorReply(unavailable)`: an empty portfolio would be a silently wrong one.
         """
-        if not all(part.synced for part in self.parts):
-            waiting = ", ".join(part.name for part in self.parts if not part.synced)
+        if not self.join.synced:
+            waiting = ", ".join(self.join.waiting())
             return ErrorReply(
                 correlation_id=request.correlation_id,
                 code=ErrorCode.UNAVAILABLE,
@@ -559,7 +499,7 @@ class PortfolioActor(ServiceActor):
             )
         as_of = (
             self._confirmed_at_ns
-            if books.seq == self.cash.seq and self._at_one_seq()
+            if books.seq == self.join.seq and self.join.at_one_seq
             else books.as_of_ns
         )
         now = self.now()
@@ -625,7 +565,7 @@ class PortfolioActor(ServiceActor):
             ),
             default=now_ns + NS_PER_SECOND * 3600,
         )
-        if self.drawdown is not None:
+        if self.has_drawdown:
             settings = self.drawdown_settings
             this_window = settings.daily_window_start(now_ns)
             next_window = settings.daily_window_start(this_window + 26 * 3600 * NS_PER_SECOND)
@@ -639,7 +579,7 @@ class PortfolioActor(ServiceActor):
         the windows that contain `now_ns` and raises a peak the equity passed (the actor's own
         state is only changed by the actor).
         """
-        if self.drawdown is None:
+        if not self.has_drawdown:
             return None
         figures = self._snapshot_figures
         if figures is None:

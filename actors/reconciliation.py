@@ -71,7 +71,7 @@ from actors.runtime.actor import (
     Subscribe,
     handles,
 )
-from actors.translate import with_quotes
+from actors.translate import valuer_of, with_quotes
 from kraken.client import KrakenClient, RetryPolicy
 from kraken.credentials import CredentialsError, require_credentials
 from kraken.errors import KrakenError
@@ -353,6 +353,7 @@ class ReconciliationActor(JournalFollower):
         settings = self.config.reconciliation
         self.settings = settings
         self.context = decimal_context(self.config)
+        self.max_price_age_ns = valuer_of(self.config).max_age_ns
         self.thresholds = Thresholds(
             default=settings.default_threshold,
             per_asset=dict(settings.thresholds),
@@ -502,7 +503,7 @@ class ReconciliationActor(JournalFollower):
             amount,
             to=self.config.accounting.valuation_currency,
             now_ns=self.clock(),
-            max_age_ns=seconds_to_ns(self.config.prices.max_age_seconds),
+            max_age_ns=self.max_price_age_ns,
             bridges=self.config.prices.bridges,
             context=self.context,
         )

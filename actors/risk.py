@@ -15,17 +15,21 @@ acknowledgement (`feed_gate`). No request goes from here to the execution actor,
 here: the backlog comes with its question.
 
 Exposure of a position is |quantity × price| in the valuation currency: its market value
-when the portfolio priced it, else quantity × average cost (its cost basis). An order's
-effect is judged at the order's price: exposure after = |(quantity ± order quantity) × price|.
+when the portfolio priced it, else quantity × average cost (its cost basis), as
+`actors.core.valuation.exposure` defines it. An order's effect is judged at the order's
+price: exposure after = |(quantity ± order quantity) × price|. All of it is computed in the
+service's decimal context (`service.decimal_precision`), never the ambient one.
 """
 
 from __future__ import annotations
 
+import decimal
 import time
 from collections.abc import Iterable
 from decimal import Decimal
 
 from actors.core.accounting import split_pair
+from actors.core.valuation import total_exposure
 from actors.runtime.actor import (
     Connect,
     Inbound,
@@ -47,6 +51,7 @@ from messages import (
     RiskVerdict,
     Side,
 )
+from service.config import decimal_context
 
 
 class _Poll:
@@ -65,12 +70,14 @@ def decide(
     max_state_age_ms: int,
     max_position_exposure: Decimal,
     max_total_exposure: Decimal,
+    context: decimal.Context,
     deny_on_stale_prices: bool = True,
     max_reconciliation_age_ms: int | None = None,
     deny_on_discrepancy: bool = True,
     now_ns: int = 0,
 ) -> tuple[bool, str]:
-    """Approve or deny `order` against `state`; pure, so every rule is tested directly."""
+    """Approve or deny `order` against `state`; pure, so every rule is tested directly.
+    Exposure is computed in `context` (the service's decimal context)."""
     allowed, reason = trading_gate(
         state,
         state_age_ms,
@@ -88,15 +95,15 @@ def decide(
         return False, f"cannot value {order.pair}: quote is not {state.valuation_currency}"
     held = state.positions.get(base)
     quantity = held.quantity if held is not None else Decimal(0)
-    change = order.quantity if order.side is Side.BUY else -order.quantity
-    after = abs((quantity + change) * order.price)
+    change = order.quantity if order.side is Side.BUY else context.minus(order.quantity)
+    after = context.abs(context.multiply(context.add(quantity, change), order.price))
     if after > max_position_exposure:
         return False, f"{base} exposure after the order {after} > limit {max_position_exposure}"
-    others = sum(
-        (position_exposure(p) for asset, p in state.positions.items() if asset != base),
-        Decimal(0),
+    others = total_exposure(
+        (position_exposure(p, context) for asset, p in state.positions.items() if asset != base),
+        context,
     )
-    total = others + after
+    total = context.add(others, after)
     if total > max_total_exposure:
         return False, f"total exposure after the order {total} > limit {max_total_exposure}"
     return True, ""
@@ -201,6 +208,7 @@ class RiskActor(ServiceActor):
         return (Connect("portfolio.query"), Connect("journal.replay"), Serve("risk.query"))
 
     def started(self) -> None:
+        self.context = decimal_context(self.config)
         self.state: PortfolioState | None = None
         self.state_received = 0.0
         self.polling = False
@@ -340,6 +348,7 @@ class RiskActor(ServiceActor):
                 age_ms,
                 max_position_exposure=risk.max_position_exposure,
                 max_total_exposure=risk.max_total_exposure,
+                context=self.context,
                 **self._rules(),
             )
         if approved:

@@ -5,6 +5,7 @@ Shared by the actors (and the console) so that no actor imports another for them
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,10 @@ from typing import Any
 from actors.core.accounting import PositionBook
 from actors.core.conversion import PriceBook, Quote
 from actors.core.drawdown import DrawdownLimits, DrawdownSettings, DrawdownState
+from actors.core.valuation import Valuer, exposure
 from messages import DrawdownFigures, PositionState, PriceQuote
+from messages.units import seconds_to_ns
+from service.config import decimal_context
 
 
 def position_state(asset: str, book: PositionBook) -> PositionState:
@@ -99,8 +103,20 @@ def figures_state(figures: DrawdownFigures) -> DrawdownState:
     )
 
 
-def position_exposure(position: PositionState) -> Decimal:
-    """|market value| when priced, else |quantity| × average cost (valuation currency)."""
-    if position.market_value is not None:
-        return abs(position.market_value)
-    return abs(position.quantity) * position.average_cost
+def position_exposure(position: PositionState, context: decimal.Context) -> Decimal:
+    """A position's exposure as the portfolio shows it (`actors.core.valuation.exposure`):
+    |market value| when priced, else |quantity| × average cost (valuation currency)."""
+    return exposure(position.market_value, position.quantity, position.average_cost, context)
+
+
+def valuer_of(config: Any) -> Valuer:
+    """The valuation of the accounting and prices sections of config.yaml, in the service's
+    decimal context."""
+    prices = config.prices
+    return Valuer(
+        valuation_currency=config.accounting.valuation_currency,
+        max_age_ns=seconds_to_ns(prices.max_age_seconds),
+        context=decimal_context(config),
+        bridges=tuple(prices.bridges),
+        mode=prices.mode,
+    )

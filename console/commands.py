@@ -20,7 +20,7 @@ from console.metrics import MetricsExporter
 from console.monitor import GroupMonitor, MonitorThread
 from console.views import portfolio_json, portfolio_text
 from kraken.pid_lock import PidLock
-from service.config import ServiceConfig
+from service.config import ServiceConfig, decimal_context
 from service.processes import (
     EXIT_FAILED,
     EXIT_OK,
@@ -254,6 +254,6 @@ def replay_file(
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
-    report = portfolio_json(state)
+    report = portfolio_json(state, decimal_context(config))
     print(json.dumps(report, indent=2, sort_keys=True) if as_json else portfolio_text(report))
     return EXIT_OK

@@ -29,7 +29,7 @@ from messages import (
     ProcessHealth,
     RiskVerdict,
 )
-from service.config import ServiceConfig
+from service.config import ServiceConfig, decimal_context
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class GroupMonitor:
                 query_seconds = time.perf_counter() - started
                 if isinstance(answer, PortfolioState):
                     state = answer
-                    portfolio = portfolio_json(answer)
+                    portfolio = portfolio_json(answer, decimal_context(self.config))
                 else:
                     portfolio = {"error": f"answered {type(answer).__name__}"}
             except (RequestFailed, RemoteError) as exc:

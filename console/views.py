@@ -7,14 +7,17 @@ Decimals become strings (never floats), enums their values, times stay integer n
 from __future__ import annotations
 
 import dataclasses
+import decimal
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from actors.core.valuation import total_exposure
 from actors.translate import position_exposure
 from messages import PortfolioState
 from messages.base import Message
+from messages.units import NS_PER_SECOND
 
 
 def plain(value: Any) -> Any:
@@ -37,17 +40,18 @@ def plain(value: Any) -> Any:
 
 def iso_utc(ts_ns: int) -> str:
     """ISO-8601 UTC with microseconds, from integer nanoseconds."""
-    return datetime.fromtimestamp(ts_ns / 1_000_000_000, tz=UTC).isoformat()
+    return datetime.fromtimestamp(ts_ns / NS_PER_SECOND, tz=UTC).isoformat()
 
 
-def portfolio_json(state: PortfolioState) -> dict[str, Any]:
+def portfolio_json(state: PortfolioState, context: decimal.Context) -> dict[str, Any]:
     """The JSON form of the portfolio state (`status --json`, `replay --json`).
 
-    Exposure is what the risk actor judges by: |market value| of each position, or its cost
+    Exposure is what the risk actor judges by (`actors.core.valuation.exposure`, computed in
+    `context`, the service's decimal context): |market value| of each position, or its cost
     basis (|quantity| × average cost) where it is unpriced; `basis` says which.
     """
     positions = {}
-    exposure_total = Decimal(0)
+    amounts: list[Decimal] = []
     exposure: dict[str, str] = {}
     priced = all(p.market_value is not None for p in state.positions.values())
     for asset, position in sorted(state.positions.items()):
@@ -62,9 +66,9 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
             "market_value": None if position.market_value is None else str(position.market_value),
             "price": _price_of(position, state),
         }
-        amount = position_exposure(position)
+        amount = position_exposure(position, context)
         exposure[asset] = str(amount)
-        exposure_total += amount
+        amounts.append(amount)
     return {
         "seq": state.seq,
         "as_of": iso_utc(state.as_of_ns),
@@ -75,7 +79,7 @@ def portfolio_json(state: PortfolioState) -> dict[str, Any]:
         "positions": positions,
         "exposure": {
             "positions": exposure,
-            "total": str(exposure_total),
+            "total": str(total_exposure(amounts, context)),
             "basis": "market value" if priced else "cost (some positions are unpriced)",
         },
         "drawdown": drawdown_json(state),

@@ -12,6 +12,7 @@ __all__ = [
     "DrawdownChanged",
     "DrawdownFigures",
     "DrawdownLimitBreached",
+    "DrawdownMarked",
     "DrawdownRecovered",
     "DrawdownReport",
     "DrawdownSnapshot",
@@ -94,10 +95,20 @@ class DrawdownFigures(Message):
 @message
 class DrawdownChanged(Message):
     """Published on `drawdown.events` after the drawdown actor applied journal events
-    `first_seq`..`seq` (a range, like `CashChanged`), or marked equity on a price move
-    without a new event (then `first_seq` is `seq` + 1: the figures at `seq` are replaced)."""
+    `first_seq`..`seq` (a range, like `CashChanged`); a mark between events is a
+    `DrawdownMarked`."""
 
     first_seq: Annotated[int, Positive]
+    seq: Annotated[int, NonNegative]
+    figures: DrawdownFigures
+
+
+@message
+class DrawdownMarked(Message):
+    """Published on `drawdown.events` when the drawdown actor marked equity without a new
+    journal event (a price move, the end of a mark interval): `figures` replace those at
+    `seq`, the journal event the actor is at."""
+
     seq: Annotated[int, NonNegative]
     figures: DrawdownFigures
 

@@ -1,7 +1,8 @@
 """Valuation: what the books are worth in the valuation currency. Pure: no clock, no I/O.
 
-The portfolio and the drawdown actors both value the books with `value_portfolio`, so the
-equity one reports is the equity the other measures drawdown on.
+The portfolio and the drawdown actors both value the books with one `Valuer`, set up once
+from the config (valuation currency, bridges, price mode, max price age, decimal context),
+so the equity one reports is the equity the other measures drawdown on.
 
 Formulas (all in the valuation currency, computed in the caller's `decimal.Context`; `rate`
 is the `Conversion` rate of the holding's currency, see `actors.core.conversion`):
@@ -11,7 +12,9 @@ is the `Conversion` rate of the holding's currency, see `actors.core.conversion`
 - unrealized P&L = quantity × (rate − average_cost): positive is a gain, for a long when the
   price rose above its average cost, for a short when it fell below it;
 - exposure = |market_value| per position; total exposure = Σ exposure over the positions
-  (cash is not exposure);
+  (cash is not exposure). Where a position is unpriced, a valuation leaves its exposure None;
+  the risk limits and the views judge it by its cost basis instead, |quantity| × average_cost
+  (`exposure`, the one definition of both);
 - equity = Σ cash values + Σ market values. Every holding counts once.
 
 A long holding is valued at the bid and a short one at the ask (mode "bid_ask"), or at the
@@ -105,6 +108,27 @@ def _sum(values: Iterable[Decimal | None], context: decimal.Context) -> Decimal 
     return total
 
 
+def exposure(
+    market_value: Decimal | None,
+    quantity: Decimal,
+    average_cost: Decimal,
+    context: decimal.Context,
+) -> Decimal:
+    """A position's exposure in the valuation currency: |market_value| when priced, else its
+    cost basis |quantity| × average_cost."""
+    if market_value is not None:
+        return context.abs(market_value)
+    return context.multiply(context.abs(quantity), average_cost)
+
+
+def total_exposure(exposures: Iterable[Decimal], context: decimal.Context) -> Decimal:
+    """Σ exposure over positions (zero with none)."""
+    total = ZERO
+    for amount in exposures:
+        total = context.add(total, amount)
+    return total
+
+
 def value_portfolio(
     cash: Mapping[str, Decimal],
     positions: Mapping[str, PositionBook],
@@ -188,7 +212,9 @@ def value_portfolio(
             fees=book.fees,
             market_value=market_value,
             unrealized_pnl=unrealized,
-            exposure=None if market_value is None else context.abs(market_value),
+            exposure=None
+            if market_value is None
+            else exposure(market_value, quantity, average_cost, context),
             price=price,
         )
 
@@ -209,3 +235,43 @@ def value_portfolio(
         stale=tuple(sorted(stale)),
         unpriced=tuple(sorted(unpriced)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Valuer:
+    """The valuation set up once (from the config): what every holding is valued in, over
+    which bridge currencies, at which price (`mode`), how old a price may be before it is
+    stale (`max_age_ns`), and the decimal context of the arithmetic. The portfolio, the
+    drawdown actor and the replay value the books with one of these, so they agree."""
+
+    valuation_currency: str
+    max_age_ns: int
+    context: decimal.Context
+    bridges: tuple[str, ...] = ()
+    mode: PricingMode = "bid_ask"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_age_ns, bool) or not isinstance(self.max_age_ns, int):
+            raise ValuationError("max_age_ns", f"expected an int, got {self.max_age_ns!r}")
+        if self.max_age_ns < 0:
+            raise ValuationError("max_age_ns", f"must be >= 0, got {self.max_age_ns}")
+
+    def value(
+        self,
+        cash: Mapping[str, Decimal],
+        positions: Mapping[str, PositionBook],
+        prices: PriceBook,
+        now_ns: int,
+    ) -> Valuation:
+        """The books valued with `prices` at `now_ns` (`value_portfolio`)."""
+        return value_portfolio(
+            cash,
+            positions,
+            prices,
+            valuation_currency=self.valuation_currency,
+            now_ns=now_ns,
+            max_age_ns=self.max_age_ns,
+            bridges=self.bridges,
+            mode=self.mode,
+            context=self.context,
+        )

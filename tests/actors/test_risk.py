@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import replace
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ LIMITS = {
     "max_state_age_ms": 2000,
     "max_position_exposure": Decimal("50000"),
     "max_total_exposure": Decimal("80000"),
+    "context": decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN),  # the service's
 }
 
 
@@ -156,3 +158,12 @@ def test_reconciliation_too_old_or_never_done_or_with_discrepancies_denies():
     approved, reason = decide(order(), open_one, 10, **rules)
     assert not approved and "ETH (books 2, exchange 1.5)" in reason
     assert decide(order(), open_one, 10, **rules, deny_on_discrepancy=False) == (True, "")
+
+
+def test_exposure_is_judged_in_the_service_context_not_the_ambient_one():
+    with decimal.localcontext(decimal.Context(prec=3)):
+        approved, reason = decide(
+            order(qty="0.33333", price="60000.7"), state(ETH=("20.12345", "3000.1")), 10, **LIMITS
+        )
+    assert not approved
+    assert reason == "total exposure after the order 80372.395676 > limit 80000"

@@ -18,7 +18,7 @@ from console.replay import run_replay
 from console.views import portfolio_json
 from kraken.exports import read_replay_file
 from kraken.names import KrakenNames
-from service.config import load_config
+from service.config import decimal_context, load_config
 
 HUNDRED = Decimal(100)
 
@@ -70,7 +70,7 @@ def replayed(tmp_path: Path, **risk: Decimal | None):
     config = load_config()
     config = replace(config, risk=replace(config.risk, **risk))
     messages = read_replay_file(path, names=KrakenNames.bundled())
-    return portfolio_json(run_replay(config, messages, []))
+    return portfolio_json(run_replay(config, messages, []), decimal_context(config))
 
 
 CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)  # the service's

@@ -11,6 +11,8 @@ import pytest
 
 from messages import (
     Acknowledgement,
+    DrawdownFigures,
+    DrawdownMarked,
     ErrorCode,
     ErrorReply,
     EventBatch,
@@ -47,6 +49,8 @@ FIRST_SET = {
     Pong,
     ErrorReply,
     Acknowledgement,
+    DrawdownFigures,
+    DrawdownMarked,
     GetProcessHealth,
     ProcessHealth,
     ExecutionReport,
@@ -413,3 +417,25 @@ def test_portfolio_state_round_trips_cash_and_positions() -> None:
 
     assert decoded == state
     assert str(decoded.cash["USD"]) == "-5.00"
+
+
+def test_a_drawdown_mark_between_events_round_trips_and_names_its_seq() -> None:
+    figures = DrawdownFigures(
+        seq=4,
+        peak_equity=Decimal("110000.5"),
+        daily_peak=Decimal("110000.5"),
+        weekly_peak=None,
+        daily_window_start_ns=1_700_000_000_000_000_000,
+        weekly_window_start_ns=None,
+        last_equity=Decimal("105000"),
+        last_mark_ns=1_700_000_000_000_000_001,
+        breached=("daily",),
+        marks=9,
+    )
+    marked = DrawdownMarked(seq=4, figures=figures)
+
+    assert registered_types()["DrawdownMarked"] is DrawdownMarked
+    assert decode(encode(marked)) == marked
+    assert decode(encode(DrawdownMarked(seq=0, figures=figures))).seq == 0
+    with pytest.raises(FieldError, match=r"DrawdownMarked\.seq: must be >= 0"):
+        encode(dataclasses.replace(marked, seq=-1))

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from actors.core.accounting import PositionBook
 from actors.core.conversion import PriceBook, Quote
-from actors.core.valuation import ValuationError, value_portfolio
+from actors.core.valuation import (
+    ValuationError,
+    Valuer,
+    exposure,
+    total_exposure,
+    value_portfolio,
+)
 
 CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 NOW = 1_700_000_000_000_000_000
@@ -216,3 +222,57 @@ def test_equity_is_cash_plus_cost_basis_plus_unrealized(usd, xbt, xbt_cost, eth,
     assert abs(result.equity - (cash_total + cost_basis + unrealized)) < Decimal("1e-20")
     assert result.total_exposure == sum(abs(p.market_value) for p in result.positions.values())
     assert all(p.exposure >= 0 for p in result.positions.values())
+
+
+# --- exposure, defined once ---------------------------------------------------------------
+
+
+def test_exposure_is_the_absolute_market_value_when_priced():
+    assert exposure(Decimal("-30000"), Decimal("-0.5"), Decimal("61000"), CONTEXT) == Decimal(
+        "30000"
+    )
+
+
+def test_exposure_falls_back_to_the_cost_basis_when_unpriced():
+    assert exposure(None, Decimal("-0.5"), Decimal("61000"), CONTEXT) == Decimal("30500")
+    assert exposure(None, Decimal(0), Decimal("61000"), CONTEXT) == Decimal(0)
+
+
+def test_exposure_is_computed_in_the_given_context_not_the_ambient_one():
+    with decimal.localcontext(decimal.Context(prec=3)):
+        basis = exposure(None, Decimal("0.12345"), Decimal("3000.1"), CONTEXT)
+        total = total_exposure([basis, Decimal("0.0001")], CONTEXT)
+    assert basis == Decimal("370.362345")
+    assert total == Decimal("370.362445")
+    assert total_exposure([], CONTEXT) == Decimal(0)
+
+
+def test_a_valuation_uses_the_same_exposure_and_leaves_it_none_unpriced():
+    result = value(positions={"XBT": position("-2", "61000"), "DOGE": position("5", "0.1")})
+    assert result.positions["XBT"].exposure == exposure(
+        result.positions["XBT"].market_value, Decimal("-2"), Decimal("61000"), CONTEXT
+    )
+    assert result.positions["DOGE"].exposure is None
+    assert result.total_exposure is None
+
+
+# --- the valuer, set up once ----------------------------------------------------------------
+
+
+def test_a_valuer_values_as_value_portfolio_with_its_settings():
+    valuer = Valuer(
+        valuation_currency="USD", max_age_ns=MAX_AGE, context=CONTEXT, bridges=("XBT",), mode="mid"
+    )
+    cash = {"EUR": Decimal("100")}
+    positions = {"ETH": position("2", "2500"), "SOL": position("1", "140")}
+    assert valuer.value(cash, positions, PRICES, NOW) == value(
+        cash={"EUR": "100"}, positions=positions, mode="mid"
+    )
+    assert valuer.value(cash, positions, PRICES, NOW).stale == ("SOL",)
+
+
+@pytest.mark.parametrize("max_age_ns", [-1, 1.5, True])
+def test_a_valuer_refuses_a_bad_max_age(max_age_ns):
+    with pytest.raises(ValuationError) as caught:
+        Valuer(valuation_currency="USD", max_age_ns=max_age_ns, context=CONTEXT)
+    assert caught.value.field == "max_age_ns"
