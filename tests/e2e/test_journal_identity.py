@@ -19,14 +19,14 @@ import pytest
 from actors.journal_follower import SnapshotStore
 from actors.journal_store import JournalFileLost, JournalStore
 from messages import Transfer, encode
-from tests.e2e.test_group_e2e import group_config, status, wait_portfolio
 from tests.support.group import RunningGroup, group_pids, one_error_line, run_runner, wait_for
+from tests.support.shipped import shipped_config, status, wait_portfolio
 
 TS0 = 1_700_000_000_000_000_000
 
 
 def _config(tmp_path: Path) -> Path:
-    return group_config(
+    return shipped_config(
         tmp_path,
         execution={"order_interval_seconds": 0.5, "poll_interval_seconds": 0.2},
         reconciliation={"interval_seconds": 2},
