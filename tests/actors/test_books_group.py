@@ -15,19 +15,19 @@ from console.replay import REPLAY_ACTORS, REPLAY_ENDPOINTS
 from messages import (
     Acknowledgement,
     DeliveryRefused,
-    ExecutionReport,
     GetPortfolioState,
     OrderStatus,
     PortfolioState,
-    Side,
-    Transfer,
 )
 from service.config import load_config
 from service.registry import ACTOR_CLASSES
+from tests.support.factories import execution_report, fill, transfer
 from tests.support.group import write_config
 
 BOOKS_ENDPOINTS = REPLAY_ENDPOINTS
 BOOKS_ACTORS = list(REPLAY_ACTORS)
+HALF_XBT = {"last_qty": "0.5", "last_price": "60000", "fee": "12"}
+"""The fill the tests book: 0.5 XBT at 60,000 USD, 12 USD fee (30,012 USD a buy)."""
 
 
 def books_config(tmp_path, scheme: str = "inproc"):
@@ -96,35 +96,12 @@ def books(tmp_path) -> Iterator[Books]:
         books.context.destroy(linger=0)
 
 
-def fill(n, side="buy", qty="0.5", price="60000", fee="12", pair="XBT/USD", status=None):
-    return ExecutionReport(
-        exec_id=f"T{n:05d}-AAAAA-BBBBBB",
-        order_id="OABCDE-FGHIJ-KLMNOP",
-        pair=pair,
-        side=Side(side),
-        status=status or OrderStatus.FILLED,
-        last_qty=Decimal(qty),
-        last_price=Decimal(price),
-        fee=Decimal(fee),
-        fee_currency="USD",
-        quote_rate=None,
-        ts_event=1_700_000_000_000_000_000 + n,
-        ts_init=1_700_000_000_000_000_000 + n,
-    )
-
-
-def deposit(n, amount="100000", asset="USD"):
-    return Transfer(
-        transfer_id=f"L{n:05d}-DEPOS-ITXXXX",
-        asset=asset,
-        amount=Decimal(amount),
-        ts_event=1_700_000_000_000_000_000 + n,
-        ts_init=1_700_000_000_000_000_000 + n,
-    )
-
-
 def test_fills_reach_one_consistent_snapshot(books):
-    acks = books.send(deposit(1), fill(2), fill(3, side="sell", qty="0.2", price="61000"))
+    acks = books.send(
+        transfer(n=1, amount="100000"),
+        fill(n=2, **HALF_XBT),
+        fill(n=3, side="sell", last_qty="0.2", last_price="61000", fee="12"),
+    )
     assert [a.seq for a in acks] == [1, 2, 3]
     state = books.state_at(3)
     assert state.seq == 3
@@ -135,45 +112,52 @@ def test_fills_reach_one_consistent_snapshot(books):
 
 
 def test_a_duplicate_is_acknowledged_once_and_booked_once(books):
-    first, again = books.send(fill(1), fill(1))
+    first, again = books.send(
+        fill(n=1, **HALF_XBT),
+        fill(n=1, **HALF_XBT),
+    )
     assert isinstance(again, Acknowledgement) and again.duplicate and again.seq == first.seq
     assert books.state_at(1).positions["XBT"].quantity == Decimal("0.5")
 
 
 def test_a_cancel_after_partial_fills_keeps_the_fills_and_moves_no_money(books):
-    cancel = ExecutionReport(
+    cancel = execution_report(
+        n=3,
         exec_id="OABCDE-FGHIJ-KLMNOP:CANCELED",
-        order_id="OABCDE-FGHIJ-KLMNOP",
-        pair="XBT/USD",
-        side=Side.BUY,
         status=OrderStatus.CANCELED,
-        last_qty=Decimal(0),
-        last_price=Decimal(0),
-        fee=Decimal(0),
-        fee_currency="USD",
-        quote_rate=None,
-        ts_event=1_700_000_000_000_000_003,
-        ts_init=1_700_000_000_000_000_003,
+        last_qty=0,
+        last_price=0,
+        fee=0,
     )
-    books.send(deposit(1), fill(2, status=OrderStatus.PARTIALLY_FILLED), cancel)
+    books.send(
+        transfer(n=1, amount="100000"),
+        fill(n=2, status=OrderStatus.PARTIALLY_FILLED, **HALF_XBT),
+        cancel,
+    )
     state = books.state_at(3)
     assert state.positions["XBT"].quantity == Decimal("0.5")
     assert state.cash["USD"] == Decimal("100000") - Decimal("30000") - 12
 
 
 def test_a_bad_event_is_refused_and_the_books_keep_serving(books):
-    refused, accepted = books.send(fill(1, pair="ETH/XBT"), fill(2))
+    refused, accepted = books.send(
+        fill(n=1, pair="ETH/XBT", fee_currency="USD", **HALF_XBT),
+        fill(n=2, **HALF_XBT),
+    )
     assert isinstance(refused, DeliveryRefused) and "quote_rate" in refused.reason
     assert accepted.seq == 1
     assert books.state_at(1).positions["XBT"].quantity == Decimal("0.5")
 
 
 def test_a_restart_resumes_from_snapshots_and_the_journal(books):
-    books.send(deposit(1), *(fill(n) for n in range(2, 12)))
+    books.send(
+        transfer(n=1, amount="100000"),
+        *(fill(n=n, **HALF_XBT) for n in range(2, 12)),
+    )
     before = books.state_at(11)
     books.stop()
     books.start()
-    books.send(fill(12))
+    books.send(fill(n=12, **HALF_XBT))
     after = books.state_at(12)
     assert after.positions["XBT"].quantity == before.positions["XBT"].quantity + Decimal("0.5")
     assert after.cash["USD"] == before.cash["USD"] - Decimal("30012")

@@ -21,16 +21,13 @@ from messages import (
     ExecutionReport,
     GetDrawdownState,
     GetPortfolioState,
-    OrderStatus,
     PortfolioState,
-    PriceQuote,
-    PricesUpdated,
-    Side,
     Transfer,
     decode,
 )
 from service.config import ProcessSettings, load_config
 from service.registry import ACTOR_CLASSES
+from tests.support.factories import fill, prices_updated, quote, transfer
 from tests.support.group import wait_for
 
 
@@ -76,15 +73,8 @@ class Market:
             return c.request(event).seq
 
     def price(self, bid: str) -> None:
-        quote = PriceQuote(
-            pair="XBT/USD",
-            bid=Decimal(bid),
-            ask=Decimal(bid),
-            last=None,
-            exchange_ns=None,
-            received_ns=time.time_ns(),
-        )
-        self.host.refs["drawdown"].tell(PricesUpdated(quotes=(quote,)))
+        now = time.time_ns()
+        self.host.refs["drawdown"].tell(prices_updated(quote(bid=bid, ask=bid, received_ns=now)))
 
     def portfolio(self) -> PortfolioState | None:
         address = self.config.endpoints["portfolio.query"]
@@ -103,26 +93,13 @@ class Market:
 
 def deposit(amount: str) -> Transfer:
     now = time.time_ns()
-    return Transfer(
-        transfer_id=f"D-{now}", asset="USD", amount=Decimal(amount), ts_event=now, ts_init=now
-    )
+    return transfer(transfer_id=f"D-{now}", amount=amount, ts_event=now)
 
 
 def buy_one_xbt(price: str) -> ExecutionReport:
     now = time.time_ns()
-    return ExecutionReport(
-        exec_id=f"T-{now}",
-        order_id="O-1",
-        pair="XBT/USD",
-        side=Side.BUY,
-        status=OrderStatus.FILLED,
-        last_qty=Decimal(1),
-        last_price=Decimal(price),
-        fee=Decimal(0),
-        fee_currency="USD",
-        quote_rate=None,
-        ts_event=now,
-        ts_init=now,
+    return fill(
+        exec_id=f"T-{now}", order_id="O-1", last_qty=1, last_price=price, fee=0, ts_event=now
     )
 
 

@@ -35,7 +35,6 @@ from messages import (
     OrderStatus,
     ReplayEvents,
     SequencedEvent,
-    Side,
     Transfer,
 )
 from messages.base import Message
@@ -43,39 +42,10 @@ from messages.codec import decode, encode
 from messages.journal import EventsCommitted
 from service.config import load_config
 from service.registry import ACTOR_CLASSES
+from tests.support.factories import T0, execution_report, transfer
 from tests.support.group import write_config
 
 JOURNAL_ENDPOINTS = ("journal.ingest", "journal.events", "journal.replay")
-T0 = 1_700_000_000_000_000_000
-
-
-def report(n: int, **changes) -> ExecutionReport:
-    fields = {
-        "exec_id": f"T{n:05d}-AAAAA-BBBBBB",
-        "order_id": "OABCDE-FGHIJ-KLMNOP",
-        "pair": "XBT/USD",
-        "side": Side.BUY,
-        "status": OrderStatus.PARTIALLY_FILLED,
-        "last_qty": Decimal("0.01"),
-        "last_price": Decimal("60000.1"),
-        "fee": Decimal("0.24"),
-        "fee_currency": "USD",
-        "quote_rate": None,
-        "ts_event": T0 + n,
-        "ts_init": T0 + n,
-    }
-    fields.update(changes)
-    return ExecutionReport(**fields)
-
-
-def transfer(n: int, amount: str = "1000", asset: str = "USD") -> Transfer:
-    return Transfer(
-        transfer_id=f"L{n:05d}-CCCCC-DDDDDD",
-        asset=asset,
-        amount=Decimal(amount),
-        ts_event=T0 + n,
-        ts_init=T0 + n,
-    )
 
 
 # -- test subclasses, loaded by the host through actor_classes ----------------------------
@@ -229,7 +199,7 @@ class JournalRig:
         deadline = time.monotonic() + 5
         n = probe_from
         while time.monotonic() < deadline:
-            (ack,) = self.send(report(n))
+            (ack,) = self.send(execution_report(n=n))
             n += 1
             if sock.poll(100, zmq.POLLIN):
                 seen = decode(sock.recv())
@@ -312,26 +282,32 @@ def journal(rig_factory) -> JournalRig:
 
 
 def test_new_events_are_acknowledged_with_consecutive_seqs(journal):
-    answers = journal.send(report(1), transfer(1), report(2))
+    answers = journal.send(execution_report(n=1), transfer(n=1), execution_report(n=2))
 
     assert answers == [
-        Acknowledgement(key=report(1).exec_id, seq=1, duplicate=False),
-        Acknowledgement(key=transfer(1).transfer_id, seq=2, duplicate=False),
-        Acknowledgement(key=report(2).exec_id, seq=3, duplicate=False),
+        Acknowledgement(key=execution_report(n=1).exec_id, seq=1, duplicate=False),
+        Acknowledgement(key=transfer(n=1).transfer_id, seq=2, duplicate=False),
+        Acknowledgement(key=execution_report(n=2).exec_id, seq=3, duplicate=False),
     ]
     batch = journal.replay(1)
-    assert [event.event for event in batch.events] == [report(1), transfer(1), report(2)]
+    assert [event.event for event in batch.events] == [
+        execution_report(n=1),
+        transfer(n=1),
+        execution_report(n=2),
+    ]
     assert journal.counter("journaled") == 3
 
 
 def test_a_report_sent_again_gets_the_original_seq_and_is_not_journaled_twice(journal):
-    journal.send(report(1), report(2))
+    journal.send(execution_report(n=1), execution_report(n=2))
 
-    (again,) = journal.send(report(1))
+    (again,) = journal.send(execution_report(n=1))
 
-    assert again == Acknowledgement(key=report(1).exec_id, seq=1, duplicate=True)
-    (altered,) = journal.send(report(1, pair="FOO/BAR"))  # the journaled original stands
-    assert altered == Acknowledgement(key=report(1).exec_id, seq=1, duplicate=True)
+    assert again == Acknowledgement(key=execution_report(n=1).exec_id, seq=1, duplicate=True)
+    (altered,) = journal.send(
+        execution_report(n=1, pair="FOO/BAR", fee_currency="USD")
+    )  # the journaled original stands
+    assert altered == Acknowledgement(key=execution_report(n=1).exec_id, seq=1, duplicate=True)
     batch = journal.replay(1)
     assert [event.seq for event in batch.events] == [1, 2] and batch.head_seq == 2
     assert journal.counter("duplicates") == 2
@@ -344,7 +320,12 @@ def test_a_duplicate_inside_one_open_batch_is_answered_with_the_original_seq(rig
     hold = Hold(threading.Event(), threading.Event())
     journal.actor.tell(hold)
     assert hold.holding.wait(5)
-    for event in (report(1), report(2), report(1), transfer(1)):
+    for event in (
+        execution_report(n=1),
+        execution_report(n=2),
+        execution_report(n=1),
+        transfer(n=1),
+    ):
         dealer.send_multipart([b"", encode(event)])
     hold.release.set()
 
@@ -352,10 +333,10 @@ def test_a_duplicate_inside_one_open_batch_is_answered_with_the_original_seq(rig
 
     assert frames == [  # one sender, one commit: one frame of answers, in order
         [
-            Acknowledgement(key=report(1).exec_id, seq=1, duplicate=False),
-            Acknowledgement(key=report(2).exec_id, seq=2, duplicate=False),
-            Acknowledgement(key=report(1).exec_id, seq=1, duplicate=True),
-            Acknowledgement(key=transfer(1).transfer_id, seq=3, duplicate=False),
+            Acknowledgement(key=execution_report(n=1).exec_id, seq=1, duplicate=False),
+            Acknowledgement(key=execution_report(n=2).exec_id, seq=2, duplicate=False),
+            Acknowledgement(key=execution_report(n=1).exec_id, seq=1, duplicate=True),
+            Acknowledgement(key=transfer(n=1).transfer_id, seq=3, duplicate=False),
         ]
     ]
     assert journal.counter("commits") == commits_before + 1  # one batch, one commit
@@ -372,7 +353,7 @@ def test_a_batch_is_committed_when_it_reaches_max_batch(rig_factory):
     journal.actor.tell(hold)
     assert hold.holding.wait(5)
     for n in range(1, 6):
-        dealer.send_multipart([b"", encode(report(n))])
+        dealer.send_multipart([b"", encode(execution_report(n=n))])
     hold.release.set()
 
     answers = receive_answers(dealer, 5)
@@ -384,18 +365,24 @@ def test_a_batch_is_committed_when_it_reaches_max_batch(rig_factory):
 @pytest.mark.parametrize(
     ("event", "field"),
     [
-        (report(1, pair="FOO/BAR"), "pair"),
-        (report(1, pair="BTC/USD"), "pair"),  # known, but not the normalized name XBT/USD
-        (report(1, pair="ETH/XBT", last_price=Decimal("0.05")), "quote_rate"),
-        (report(1, fee_currency="EUR"), "fee_currency"),
-        (report(1, last_price=Decimal(0)), "last_price"),
-        (transfer(1, amount="0"), "amount"),
-        (report(1, last_qty=Decimal("1E+999")), "last_qty"),
-        (report(1, last_price=Decimal("1." + "3" * 40)), "last_price"),
-        (report(1, ts_event=1), "ts_event"),
-        (report(1, ts_init=time.time_ns() + 2 * 86_400 * 10**9), "ts_init"),
-        (report(1, fee=Decimal(0), fee_currency="DOGE"), "fee_currency"),
-        (transfer(1, amount="-1E+999"), "amount"),
+        (execution_report(n=1, pair="FOO/BAR", fee_currency="USD"), "pair"),
+        (
+            execution_report(n=1, pair="BTC/USD"),
+            "pair",
+        ),  # known, but not the normalized name XBT/USD
+        (
+            execution_report(n=1, pair="ETH/XBT", last_price=Decimal("0.05"), fee_currency="USD"),
+            "quote_rate",
+        ),
+        (execution_report(n=1, fee_currency="EUR"), "fee_currency"),
+        (execution_report(n=1, last_price=Decimal(0)), "last_price"),
+        (transfer(n=1, amount="0"), "amount"),
+        (execution_report(n=1, last_qty=Decimal("1E+999")), "last_qty"),
+        (execution_report(n=1, last_price=Decimal("1." + "3" * 40)), "last_price"),
+        (execution_report(n=1, ts_event=1), "ts_event"),
+        (execution_report(n=1, ts_init=time.time_ns() + 2 * 86_400 * 10**9), "ts_init"),
+        (execution_report(n=1, fee=Decimal(0), fee_currency="DOGE"), "fee_currency"),
+        (transfer(n=1, amount="-1E+999"), "amount"),
     ],
     ids=[
         "unknown-pair",
@@ -422,13 +409,13 @@ def test_an_invalid_event_is_refused_naming_the_field_and_nothing_is_journaled(
     assert answer.reason.startswith(f"{field}:"), answer.reason
     assert journal.replay(1).head_seq == 0
     assert journal.counter("refusals") == 1
-    (next_answer,) = journal.send(report(2))
-    assert next_answer == Acknowledgement(key=report(2).exec_id, seq=1, duplicate=False)
+    (next_answer,) = journal.send(execution_report(n=2))
+    assert next_answer == Acknowledgement(key=execution_report(n=2).exec_id, seq=1, duplicate=False)
 
 
 def test_a_cross_pair_fill_with_its_quote_rate_is_accepted(journal):
-    fill = report(
-        1,
+    fill = execution_report(
+        n=1,
         pair="ETH/XBT",
         last_price=Decimal("0.05"),
         fee=Decimal("0.00001"),
@@ -444,7 +431,9 @@ def test_a_cross_pair_fill_with_its_quote_rate_is_accepted(journal):
 def test_an_event_too_large_to_replay_is_refused(rig_factory):
     journal = rig_factory(transport={"max_frame_bytes": 16384})
 
-    (answer,) = journal.send(report(1, status=OrderStatus.REJECTED, reason="x" * 15_000))
+    (answer,) = journal.send(
+        execution_report(n=1, status=OrderStatus.REJECTED, reason="x" * 15_000)
+    )
 
     assert isinstance(answer, DeliveryRefused) and answer.reason.startswith("size:")
     assert journal.replay(1).head_seq == 0
@@ -452,16 +441,19 @@ def test_an_event_too_large_to_replay_is_refused(rig_factory):
 
 def test_a_failed_commit_acknowledges_nothing_and_the_resend_gets_the_same_seq(rig_factory):
     journal = rig_factory(actor_class="tests.actors.test_journal:FailingDiskJournal")
-    journal.send(report(1))
+    journal.send(execution_report(n=1))
     FailingCommitStore.fail_next_commit = True
 
-    (failed,) = journal.send(report(2))
+    (failed,) = journal.send(execution_report(n=2))
 
     assert isinstance(failed, ErrorReply) and failed.code is ErrorCode.UNAVAILABLE
     assert journal.replay(1).head_seq == 1
-    (resent,) = journal.send(report(2))
-    assert resent == Acknowledgement(key=report(2).exec_id, seq=2, duplicate=False)
-    assert [e.event for e in journal.replay(1).events] == [report(1), report(2)]
+    (resent,) = journal.send(execution_report(n=2))
+    assert resent == Acknowledgement(key=execution_report(n=2).exec_id, seq=2, duplicate=False)
+    assert [e.event for e in journal.replay(1).events] == [
+        execution_report(n=1),
+        execution_report(n=2),
+    ]
 
 
 # -- publish --------------------------------------------------------------------------------
@@ -469,9 +461,9 @@ def test_a_failed_commit_acknowledges_nothing_and_the_resend_gets_the_same_seq(r
 
 def test_a_subscriber_sees_every_event_once_in_seq_order(journal):
     sub, last_probe = journal.subscriber()
-    sent = [report(n) if n % 3 else transfer(n) for n in range(1, 31)]
+    sent = [execution_report(n=n) if n % 3 else transfer(n=n) for n in range(1, 31)]
 
-    journal.send(*sent, report(1))  # the last one is a duplicate: not published again
+    journal.send(*sent, execution_report(n=1))  # the last one is a duplicate: not published again
 
     received = events_of(receive_published(sub))
     assert [event.seq for event in received] == list(range(last_probe + 1, last_probe + 31))
@@ -485,8 +477,8 @@ def test_a_group_commit_is_published_as_one_message_after_its_answers(rig_factor
     sub, last_probe = journal.subscriber()
     dealer = journal.dealer()
     hold = hold_journal(journal)
-    sent = [report(n) for n in range(1, 21)]
-    for event in (*sent, report(1)):  # a duplicate inside the batch is not published
+    sent = [execution_report(n=n) for n in range(1, 21)]
+    for event in (*sent, execution_report(n=1)):  # a duplicate inside the batch is not published
         dealer.send_multipart([b"", encode(event)])
     hold.release.set()
 
@@ -506,16 +498,16 @@ def test_each_sender_gets_its_answers_of_a_commit_in_one_frame_of_its_own(rig_fa
     commits_before = journal.counter("commits")
     hold = hold_journal(journal)
     for n in range(1, 7):  # interleaved: 1, 3, 5 from the first sender, 2, 4, 6 from the other
-        (first if n % 2 else second).send_multipart([b"", encode(report(n))])
+        (first if n % 2 else second).send_multipart([b"", encode(execution_report(n=n))])
     hold.release.set()
 
     from_first, from_second = receive_frames(first, 3), receive_frames(second, 3)
 
     assert [(a.key, a.seq) for frame in from_first for a in frame] == [
-        (report(n).exec_id, n) for n in (1, 3, 5)
+        (execution_report(n=n).exec_id, n) for n in (1, 3, 5)
     ]
     assert [(a.key, a.seq) for frame in from_second for a in frame] == [
-        (report(n).exec_id, n) for n in (2, 4, 6)
+        (execution_report(n=n).exec_id, n) for n in (2, 4, 6)
     ]
     commits = journal.counter("commits") - commits_before
     assert len(from_first) <= commits and len(from_second) <= commits  # a frame per commit
@@ -533,7 +525,7 @@ def test_a_commit_with_more_answers_than_fit_in_a_frame_answers_in_several(rig_f
     commits_before = journal.counter("commits")
     hold = hold_journal(journal)
     for n in range(1, 31):
-        dealer.send_multipart([b"", encode(report(n))])
+        dealer.send_multipart([b"", encode(execution_report(n=n))])
     hold.release.set()
 
     frames = receive_frames(dealer, 30)
@@ -555,7 +547,9 @@ def test_a_commit_too_large_for_one_frame_is_published_in_consecutive_parts(rig_
     hold = hold_journal(journal)
     # Each event is close to the largest accepted (about 11 KB of 12 KB allowed): no two fit
     # in one frame together.
-    sent = [report(n, status=OrderStatus.REJECTED, reason="x" * 11_000) for n in range(1, 6)]
+    sent = [
+        execution_report(n=n, status=OrderStatus.REJECTED, reason="x" * 11_000) for n in range(1, 6)
+    ]
     for event in sent:
         dealer.send_multipart([b"", encode(event)])
     hold.release.set()
@@ -575,7 +569,9 @@ def test_ts_journal_comes_from_the_clock_and_never_goes_back(rig_factory):
     ScriptedClockJournal.readings = [T0 + 100, T0 + 300, T0 + 200, T0 + 400]
     journal = rig_factory(actor_class="tests.actors.test_journal:ScriptedClockJournal")
 
-    journal.send(report(1), report(2), report(3), report(4))
+    journal.send(
+        execution_report(n=1), execution_report(n=2), execution_report(n=3), execution_report(n=4)
+    )
 
     stamps = [event.ts_journal for event in journal.replay(1).events]
     assert stamps == [T0 + 100, T0 + 300, T0 + 300, T0 + 400]
@@ -586,7 +582,7 @@ def test_ts_journal_comes_from_the_clock_and_never_goes_back(rig_factory):
 
 def test_replay_serves_ranges_bounded_and_says_when_complete(rig_factory):
     journal = rig_factory(journal={"synchronous": "NORMAL", "replay_max_events": 5})
-    sent = [report(n) for n in range(1, 11)]
+    sent = [execution_report(n=n) for n in range(1, 11)]
     journal.send(*sent)
 
     middle = journal.replay(3, 6)
@@ -612,7 +608,7 @@ def test_replay_serves_ranges_bounded_and_says_when_complete(rig_factory):
 
 def test_replay_batches_stay_under_the_frame_limit_and_page_to_the_end(rig_factory):
     journal = rig_factory(transport={"max_frame_bytes": 16384})
-    sent = [report(n, reason="r" * 3000) for n in range(1, 11)]
+    sent = [execution_report(n=n, reason="r" * 3000) for n in range(1, 11)]
     assert all(isinstance(a, Acknowledgement) for a in journal.send(*sent))
 
     for max_events in (100, 3):  # the second reader pages through ranges already read
@@ -633,7 +629,7 @@ def test_replay_batches_stay_under_the_frame_limit_and_page_to_the_end(rig_facto
 
 def test_followers_replaying_side_by_side_each_get_every_event_once_in_order(rig_factory):
     journal = rig_factory(journal={"synchronous": "NORMAL", "replay_max_events": 7})
-    sent = [report(n) if n % 4 else transfer(n) for n in range(1, 41)]
+    sent = [execution_report(n=n) if n % 4 else transfer(n=n) for n in range(1, 41)]
     journal.send(*sent)
     # Pages of different sizes start inside ranges another reader had read, and run past them.
     pages: dict[int, list[SequencedEvent]] = {3: [], 5: [], 7: []}
@@ -654,26 +650,31 @@ def test_followers_replaying_side_by_side_each_get_every_event_once_in_order(rig
 
 def test_a_restarted_journal_keeps_its_seq_and_its_dedup(rig_factory):
     first = rig_factory()
-    first.send(report(1), report(2), transfer(3))
+    first.send(execution_report(n=1), execution_report(n=2), transfer(n=3))
     first.close()
 
     second = rig_factory()
-    answers = second.send(report(2), report(4), transfer(3))
+    answers = second.send(execution_report(n=2), execution_report(n=4), transfer(n=3))
 
     assert answers == [
-        Acknowledgement(key=report(2).exec_id, seq=2, duplicate=True),
-        Acknowledgement(key=report(4).exec_id, seq=4, duplicate=False),
-        Acknowledgement(key=transfer(3).transfer_id, seq=3, duplicate=True),
+        Acknowledgement(key=execution_report(n=2).exec_id, seq=2, duplicate=True),
+        Acknowledgement(key=execution_report(n=4).exec_id, seq=4, duplicate=False),
+        Acknowledgement(key=transfer(n=3).transfer_id, seq=3, duplicate=True),
     ]
     batch = second.replay(1)
-    assert [e.event for e in batch.events] == [report(1), report(2), transfer(3), report(4)]
+    assert [e.event for e in batch.events] == [
+        execution_report(n=1),
+        execution_report(n=2),
+        transfer(n=3),
+        execution_report(n=4),
+    ]
 
 
 def test_a_damaged_stored_event_is_refused_naming_its_seq_and_the_rest_still_replays(
     rig_factory,
 ):
     first = rig_factory()
-    first.send(report(1), report(2), report(3))
+    first.send(execution_report(n=1), execution_report(n=2), execution_report(n=3))
     first.close()
     with sqlite3.connect(first.config.journal.database) as db:  # a damaged file, not our write
         db.execute("UPDATE events SET frame = ? WHERE seq = 2", (b"\x93garbage",))
@@ -687,9 +688,9 @@ def test_a_damaged_stored_event_is_refused_naming_its_seq_and_the_rest_still_rep
 
     assert isinstance(answer, ErrorReply)
     assert "seq 2" in answer.detail and "cannot be decoded" in answer.detail
-    assert [e.event for e in second.replay(3).events] == [report(3)]  # still serving
-    assert second.send(report(4)) == [
-        Acknowledgement(key=report(4).exec_id, seq=4, duplicate=False)
+    assert [e.event for e in second.replay(3).events] == [execution_report(n=3)]  # still serving
+    assert second.send(execution_report(n=4)) == [
+        Acknowledgement(key=execution_report(n=4).exec_id, seq=4, duplicate=False)
     ]
 
 
@@ -697,8 +698,8 @@ def test_a_batch_still_open_when_the_journal_stops_is_committed_and_answered(rig
     journal = rig_factory(actor_class="tests.actors.test_journal:GatedJournal")
     dealer = journal.dealer()
     hold = Hold(threading.Event(), threading.Event())
-    GatedJournal.pause_after = {report(1).exec_id: hold}
-    dealer.send_multipart([b"", encode(report(1))])
+    GatedJournal.pause_after = {execution_report(n=1).exec_id: hold}
+    dealer.send_multipart([b"", encode(execution_report(n=1))])
     assert hold.holding.wait(5)  # report 1 is in the open batch, not committed yet
     actor = journal.actor
     stopping = threading.Thread(target=journal.stop)
@@ -712,10 +713,10 @@ def test_a_batch_still_open_when_the_journal_stops_is_committed_and_answered(rig
     assert not stopping.is_alive()
 
     assert receive_answers(dealer, 1) == [
-        Acknowledgement(key=report(1).exec_id, seq=1, duplicate=False)
+        Acknowledgement(key=execution_report(n=1).exec_id, seq=1, duplicate=False)
     ]
     with JournalStore(journal.config.journal.database) as store:
-        assert store.committed_seq == 1 and store.seq_of(report(1).exec_id) == 1
+        assert store.committed_seq == 1 and store.seq_of(execution_report(n=1).exec_id) == 1
 
 
 # -- the store ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from messages import ErrorCode, GetPrices, PriceMark, PriceQuote, PricesState, P
 from messages.codec import decode
 from service.config import EXCHANGE_URL_VARIABLE, ServiceConfig, load_config
 from service.registry import ACTOR_CLASSES
+from tests.support.factories import prices_updated, quote
 from tests.support.group import wait_for, write_config
 
 D = Decimal
@@ -66,17 +67,6 @@ def ticker(symbol: str, bid: str, ask: str, last: str, received_ns: int) -> Tick
         high_today=zero,
         high_24h=zero,
         open=zero,
-        received_ns=received_ns,
-    )
-
-
-def quote(pair: str, bid: str, ask: str, received_ns: int, last: str | None = None) -> PriceQuote:
-    return PriceQuote(
-        pair=pair,
-        bid=D(bid),
-        ask=D(ask),
-        last=D(last) if last is not None else None,
-        exchange_ns=None,
         received_ns=received_ns,
     )
 
@@ -117,29 +107,47 @@ def test_the_retry_delay_doubles_from_the_interval_up_to_the_cap():
 
 def test_latest_wins_and_an_older_quote_is_ignored():
     book = LatestQuotes()
-    assert book.apply([quote("XBT/USD", "100", "101", 20)]) == (quote("XBT/USD", "100", "101", 20),)
-    assert book.apply([quote("XBT/USD", "90", "91", 10)]) == ()  # older: ignored
-    assert book.get("XBT/USD") == quote("XBT/USD", "100", "101", 20)
-    newer = quote("XBT/USD", "102", "103", 30)
+    assert book.apply([quote(pair="XBT/USD", bid="100", ask="101", received_ns=20)]) == (
+        quote(pair="XBT/USD", bid="100", ask="101", received_ns=20),
+    )
+    older = quote(pair="XBT/USD", bid="90", ask="91", received_ns=10)
+    assert book.apply([older]) == ()  # older: ignored
+    assert book.get("XBT/USD") == quote(pair="XBT/USD", bid="100", ask="101", received_ns=20)
+    newer = quote(pair="XBT/USD", bid="102", ask="103", received_ns=30)
     assert book.apply([newer]) == (newer,)
     assert book.get("XBT/USD") == newer
 
 
 def test_only_quotes_whose_prices_moved_are_changes_but_a_confirmation_refreshes_the_age():
     book = LatestQuotes()
-    book.apply([quote("XBT/USD", "100", "101", 10, "100"), quote("ETH/USD", "10", "11", 10)])
-    changed = book.apply(
-        [quote("XBT/USD", "100", "101", 20, "100"), quote("ETH/USD", "10", "12", 20)]
+    book.apply(
+        [
+            quote(pair="XBT/USD", bid="100", ask="101", received_ns=10, last="100"),
+            quote(pair="ETH/USD", bid="10", ask="11", received_ns=10),
+        ]
     )
-    assert changed == (quote("ETH/USD", "10", "12", 20),)
+    changed = book.apply(
+        [
+            quote(pair="XBT/USD", bid="100", ask="101", received_ns=20, last="100"),
+            quote(pair="ETH/USD", bid="10", ask="12", received_ns=20),
+        ]
+    )
+    assert changed == (quote(pair="ETH/USD", bid="10", ask="12", received_ns=20),)
     assert book.get("XBT/USD").received_ns == 20  # confirmed at 20: its age restarts
-    last_moved = book.apply([quote("XBT/USD", "100", "101", 30, "100.5")])
+    last_moved = book.apply(
+        [quote(pair="XBT/USD", bid="100", ask="101", received_ns=30, last="100.5")]
+    )
     assert [q.pair for q in last_moved] == ["XBT/USD"]  # a new last price is a change too
 
 
 def test_a_new_pair_is_a_change_and_all_is_sorted_by_pair():
     book = LatestQuotes()
-    changed = book.apply([quote("XBT/USD", "1", "2", 1), quote("ETH/USD", "1", "2", 1)])
+    changed = book.apply(
+        [
+            quote(pair="XBT/USD", bid="1", ask="2", received_ns=1),
+            quote(pair="ETH/USD", bid="1", ask="2", received_ns=1),
+        ]
+    )
     assert [q.pair for q in changed] == ["ETH/USD", "XBT/USD"]
     assert [q.pair for q in book.all()] == ["ETH/USD", "XBT/USD"]
     assert len(book) == 2
@@ -502,7 +510,9 @@ def test_a_feed_outage_grows_failures_and_ages_then_heals_by_itself(rig):
 
 
 def test_quotes_cannot_be_injected_through_the_query_endpoint(rig):
-    forged = PricesUpdated(quotes=(quote("XBT/USD", "1", "2", time.time_ns() + 10**18),))
+    forged = prices_updated(
+        quote(pair="XBT/USD", bid="1", ask="2", received_ns=time.time_ns() + 10**18)
+    )
     with pytest.raises(RemoteError) as refused:
         rig.client.request(forged)
     assert refused.value.reply.code is ErrorCode.REFUSED
@@ -532,7 +542,7 @@ def test_a_replay_actor_reads_no_feed_and_takes_told_quotes_latest_wins(replay_r
         PriceMark(pair="ETH/USD", bid=D("10"), ask=D("11"), ts_event=1_500),
     ]
     for mark in marks:
-        ref.tell(PricesUpdated(quotes=(quote_from_price_mark(mark),)))
+        ref.tell(prices_updated(quote_from_price_mark(mark)))
     state = wait_for(lambda: len((s := replay_rig.state()).quotes) == 2 and s)
     assert [(q.pair, q.bid, q.received_ns) for q in state.quotes] == [
         ("ETH/USD", D(10), 1_500),
@@ -547,10 +557,8 @@ def test_a_replay_actor_reads_no_feed_and_takes_told_quotes_latest_wins(replay_r
 
 def test_a_bad_told_quote_is_refused_and_the_others_still_taken(replay_rig):
     ref = replay_rig.host.refs["prices"]
-    bad = PriceQuote(
-        pair="XBT/USD", bid=D(-1), ask=D(1), last=None, exchange_ns=None, received_ns=5
-    )
-    ref.tell(PricesUpdated(quotes=(bad, quote("ETH/USD", "10", "11", 5))))
+    bad = quote(pair="XBT/USD", bid=-1, ask=1, received_ns=5)
+    ref.tell(prices_updated(bad, quote(pair="ETH/USD", bid="10", ask="11", received_ns=5)))
     state = wait_for(lambda: (s := replay_rig.state()).quotes and s)
     assert [q.pair for q in state.quotes] == ["ETH/USD"]
     assert ref.is_alive()

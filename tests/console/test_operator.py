@@ -18,21 +18,25 @@ import zlib
 from decimal import Decimal
 
 import pytest
-import yaml
 
-from tests.e2e.test_group_e2e import group_config, status
-from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids, run_runner, wait_for
+from tests.support.group import (
+    ROOT,
+    RUNNER,
+    RunningGroup,
+    edit_config,
+    group_pids,
+    run_runner,
+    wait_for,
+)
+from tests.support.shipped import shipped_config, status, still_prices
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def quiet_config(tmp_path):
     """The shipped group, without demo orders and with still prices: equity stays put."""
-    path = group_config(tmp_path, execution={"demo_orders": False})
-    config = yaml.safe_load(path.read_text())
-    config["exchange"]["paper"]["volatility_bps"] = 0
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    path = shipped_config(tmp_path, execution={"demo_orders": False})
+    return edit_config(path, still_prices)
 
 
 class Terminal:
@@ -228,10 +232,9 @@ def test_metrics_on_a_port_in_use_stop_the_group_with_one_line_naming_it(tmp_pat
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        path = quiet_config(tmp_path)
-        config = yaml.safe_load(path.read_text())
-        config["metrics"]["port"] = port
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path = edit_config(
+            quiet_config(tmp_path), lambda config: config["metrics"].update(port=port)
+        )
         result = run_runner(path, "--no-view")
     assert result.returncode != 0
     assert f"metrics.port {port}" in result.stderr

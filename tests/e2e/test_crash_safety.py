@@ -46,6 +46,7 @@ from messages import (
     encode,
 )
 from service.config import ServiceConfig, decimal_context, load_config
+from tests.support.factories import execution_report, transfer
 from tests.support.group import RunningGroup, group_pids, wait_for, write_config
 
 BOOKS_PROCESSES = {name: [name] for name in ("journal", "cash", "positions", "portfolio")}
@@ -94,7 +95,7 @@ def _fill(rng: random.Random, n: int) -> ExecutionReport:
         fee_currency, fee = base, _scaled(rng.randint(1, 9_999), 8)
     else:
         fee_currency, fee = quote, Decimal(0)
-    return ExecutionReport(
+    return execution_report(
         exec_id=f"T{n:05d}-CRASH-SAFETY",
         order_id=f"O{n // 3:05d}-CRASH-SAFETY",
         pair=pair,
@@ -106,20 +107,13 @@ def _fill(rng: random.Random, n: int) -> ExecutionReport:
         fee_currency=fee_currency,
         quote_rate=_price(rng, "XBT/USD") if quote == "XBT" else None,
         ts_event=TS0 + n,
-        ts_init=TS0 + n,
     )
 
 
 def book_events() -> list[ExecutionReport | Transfer]:
     """A deposit, then FILLS fills over four pairs (one a cross pair), buys and sells."""
     rng = random.Random(20_240_611)
-    deposit = Transfer(
-        transfer_id="L00000-CRASH-DEPOSIT",
-        asset="USD",
-        amount=DEPOSIT,
-        ts_event=TS0,
-        ts_init=TS0,
-    )
+    deposit = transfer(transfer_id="L00000-CRASH-DEPOSIT", amount=DEPOSIT, ts_event=TS0)
     return [deposit, *(_fill(rng, n) for n in range(1, FILLS + 1))]
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import yaml
 import zmq
 
 from actors.runtime.client import RequestClient
 from messages import CheckOrder, RiskDecision, Side
 from service.config import load_config
-from tests.e2e.test_group_e2e import admin, group_config, status, wait_portfolio
-from tests.support.group import RunningGroup, group_pids, wait_for
+from tests.support.group import RunningGroup, edit_config, group_pids, wait_for
+from tests.support.shipped import (
+    admin,
+    shipped_config,
+    status,
+    still_prices,
+    wait_portfolio,
+)
 
 MARK_INTERVAL_SECONDS = 0.5
 
@@ -47,7 +52,7 @@ def check_buy(config) -> RiskDecision:
 
 
 def test_a_price_drop_shows_as_drawdown_in_status_and_past_the_limit_risk_denies(tmp_path):
-    path = group_config(
+    path = shipped_config(
         tmp_path,
         execution={"demo_orders": False, "poll_interval_seconds": 0.2},
         prices={"interval_seconds": 0.2},
@@ -59,9 +64,7 @@ def test_a_price_drop_shows_as_drawdown_in_status_and_past_the_limit_risk_denies
             "max_position_exposure": "100000",  # the 1 XBT held is not what denies
         },
     )
-    shipped = yaml.safe_load(path.read_text())
-    shipped["exchange"]["paper"]["volatility_bps"] = 0  # prices move only when the test says
-    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    edit_config(path, still_prices)  # prices move only when the test says
     group = RunningGroup(path)
     try:
         url = group.wait_ready()["exchange"]

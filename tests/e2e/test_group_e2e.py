@@ -7,62 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from decimal import Decimal
 
-import yaml
-
-from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids, run_runner
-
-
-def group_config(tmp_path, **changes):
-    """The shipped config, its run directory moved under tmp_path, with section changes."""
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["service"]["run_dir"] = str(tmp_path / "run")
-    config["service"]["log_level"] = "DEBUG"
-    config["metrics"]["port"] = 0  # a free port: groups of consecutive tests never collide
-    for section, values in changes.items():
-        config[section].update(values)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def status(path) -> dict:
-    return json.loads(run_runner(path, "status", "--json", timeout=30).stdout)
-
-
-def admin(url: str, what: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        f"{url}/admin/{what}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST" if body is not None else "GET",
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
-def admin_state(url: str) -> dict:
-    with urllib.request.urlopen(f"{url}/admin/state", timeout=10) as answer:
-        return json.loads(answer.read())
-
-
-def wait_portfolio(path, predicate, timeout=30.0) -> dict:
-    """`status --json` once `predicate` holds (polled, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = status(path)
-        if last and "error" not in last and predicate(last):
-            return last
-        time.sleep(0.1)  # poll interval, bounded by the deadline
-    raise AssertionError(f"portfolio never satisfied the condition; last: {last}")
+from tests.support.group import ROOT, RUNNER, RunningGroup, group_pids
+from tests.support.shipped import admin, admin_state, shipped_config, status, wait_portfolio
 
 
 def test_a_live_mode_group_pointed_at_the_paper_exchange_books_an_outside_trade(tmp_path):
     (tmp_path / "exchange").mkdir()
-    exchange_config = group_config(tmp_path / "exchange")
+    exchange_config = shipped_config(tmp_path / "exchange")
     exchange = subprocess.Popen(
         [sys.executable, str(RUNNER), "--config", str(exchange_config), "paper-exchange"],
         stdout=subprocess.PIPE,
@@ -72,7 +25,7 @@ def test_a_live_mode_group_pointed_at_the_paper_exchange_books_an_outside_trade(
     )
     try:
         line = json.loads(exchange.stdout.readline())
-        path = group_config(
+        path = shipped_config(
             tmp_path,
             exchange={"mode": "live", "url": line["url"]},
             execution={"poll_interval_seconds": 0.2},
@@ -117,7 +70,7 @@ def books_match_exchange(state: dict, balances: dict) -> bool:
 
 
 def test_the_group_trades_on_paper_and_its_books_equal_the_exchange(tmp_path):
-    path = group_config(
+    path = shipped_config(
         tmp_path,
         execution={"order_interval_seconds": 0.5, "poll_interval_seconds": 0.2},
     )

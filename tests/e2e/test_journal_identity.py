@@ -11,22 +11,22 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from actors.journal_follower import SnapshotStore
 from actors.journal_store import JournalFileLost, JournalStore
-from messages import Transfer, encode
-from tests.e2e.test_group_e2e import group_config, status, wait_portfolio
+from messages import encode
+from tests.support.factories import transfer
 from tests.support.group import RunningGroup, group_pids, one_error_line, run_runner, wait_for
+from tests.support.shipped import shipped_config, status, wait_portfolio
 
 TS0 = 1_700_000_000_000_000_000
 
 
 def _config(tmp_path: Path) -> Path:
-    return group_config(
+    return shipped_config(
         tmp_path,
         execution={"order_interval_seconds": 0.5, "poll_interval_seconds": 0.2},
         reconciliation={"interval_seconds": 2},
@@ -100,9 +100,7 @@ def _other_journal(database: Path, events: int) -> None:
     """A journal of another account at `database`: `events` deposits, its own id."""
     with JournalStore(database, synchronous="NORMAL") as store:
         for n in range(1, events + 1):
-            deposit = Transfer(
-                transfer_id=f"other-{n}", asset="USD", amount=Decimal(n), ts_event=TS0, ts_init=TS0
-            )
+            deposit = transfer(transfer_id=f"other-{n}", amount=n, ts_event=TS0)
             store.append(deposit.transfer_id, TS0 + n, encode(deposit))
         store.commit()
 
@@ -193,7 +191,7 @@ def test_the_store_notices_its_file_deleted_or_replaced(tmp_path, change):
 
 def test_a_snapshot_file_made_before_ids_loads_without_one_then_keeps_it(tmp_path):
     path = tmp_path / "positions.sqlite"
-    state = Transfer(transfer_id="t", asset="USD", amount=Decimal(1), ts_event=TS0, ts_init=TS0)
+    state = transfer(transfer_id="t", amount=1, ts_event=TS0)
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE snapshot (name TEXT PRIMARY KEY, seq INTEGER, state BLOB)")
         db.execute("INSERT INTO snapshot VALUES ('positions', 7, ?)", (encode(state),))

@@ -19,51 +19,44 @@ back door into the books.
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import msgpack
 import pytest
-import yaml
-import zmq
 
-from actors.runtime.actor import Publish, RequestFailed, Serve
-from actors.runtime.client import RemoteError, RequestClient
+from actors.runtime.actor import Publish, Serve
 from actors.runtime.host import resolve_actor_class
 from messages import (
-    Acknowledgement,
     CashChanged,
     CheckOrder,
     ErrorCode,
     ErrorReply,
-    EventBatch,
     GetCashState,
     GetDrawdownState,
     GetPortfolioState,
     GetPositionsState,
     GetPrices,
-    GetProcessHealth,
     Ping,
     Pong,
-    PortfolioState,
-    ProcessHealth,
     ReplayEvents,
-    SequencedEvent,
     Side,
-    Transfer,
-    decode,
     encode,
 )
 from messages.base import Message
-from messages.journal import EventsCommitted
-from service.config import ServiceConfig, load_config
+from service.config import load_config
 from service.registry import ACTOR_CLASSES
-from tests.support.group import ROOT, RunningGroup, group_pids, wait_for
+from tests.support.factories import events_committed, sequenced, transfer
+from tests.support.group import ROOT
+from tests.support.shipped import (
+    ShippedGroup,
+    deposit,
+    shipped_config,
+    started_group,
+)
 
 SERVED = {  # endpoint -> (process, actor) in the shipped layout
     "journal.ingest": ("journal", "journal"),
@@ -105,21 +98,7 @@ FOREIGN_REQUEST = {  # endpoint -> a request that belongs to another endpoint
     "reconciliation.query": GetDrawdownState(correlation_id="wrong-door-10"),
 }
 
-REPLY_TIMEOUT_MS = 5000
 TS0 = 1_700_000_000_000_000_000
-_deposit_numbers = itertools.count(1)
-
-
-def deposit(amount: str = "1000") -> Transfer:
-    """A USD deposit with an id of its own."""
-    n = next(_deposit_numbers)
-    return Transfer(
-        transfer_id=f"L{n:05d}-MALFORMED-TEST",
-        asset="USD",
-        amount=Decimal(amount),
-        ts_event=TS0 + n,
-        ts_init=TS0 + n,
-    )
 
 
 # -- malformed frames -------------------------------------------------------------------------
@@ -179,138 +158,12 @@ GARBAGE = {
 
 
 # -- the group --------------------------------------------------------------------------------
-def shipped_config(
-    directory: Path, processes: dict[str, list[str]] | None = None, **changes: dict
-) -> Path:
-    """The shipped config.yaml with its run directory under `directory`, sections changed,
-    and optionally only some of its processes."""
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["service"]["run_dir"] = str(directory / "run")
-    if processes is not None:
-        config["processes"] = {name: {"actors": actors} for name, actors in processes.items()}
-    config["service"]["log_level"] = "INFO"  # the children's console is an unread pipe
-    config["metrics"]["port"] = 0  # a free port: groups of consecutive tests never collide
-    for section, values in changes.items():
-        if isinstance(values, dict) and isinstance(config.get(section), dict):
-            config[section].update(values)
-        else:
-            config[section] = values
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-@dataclass
-class Group:
-    """A running group, its config, and the test's ZeroMQ context."""
-
-    config: ServiceConfig
-    context: zmq.Context
-
-    def client(self, endpoint: str) -> RequestClient:
-        return RequestClient(
-            self.context,
-            endpoint,
-            self.config.endpoints[endpoint],
-            self.config.transport,
-            timeout_ms=REPLY_TIMEOUT_MS,
-            retries=0,
-        )
-
-    def head(self) -> int:
-        """The journal's head seq once the portfolio has caught up with it."""
-        return self.portfolio_at(self.journal_head()).seq
-
-    def send_raw(
-        self, endpoint: str, frame: bytes, timeout_ms: int = REPLY_TIMEOUT_MS
-    ) -> Message | None:
-        """Send one frame as a request; the decoded answer, or None if none came in time."""
-        sock = self.context.socket(zmq.DEALER)
-        sock.linger = 0
-        try:
-            sock.connect(self.config.endpoints[endpoint])
-            sock.send_multipart([b"", frame])
-            if not sock.poll(timeout_ms, zmq.POLLIN):
-                return None
-            return decode(sock.recv_multipart()[-1])
-        finally:
-            sock.close(linger=0)
-
-    def pong(self, process: str, actor: str) -> Pong:
-        """The actor's counters, through its process's control endpoint."""
-        with RequestClient(
-            self.context,
-            f"{process}.control",
-            self.config.control_endpoint(process),
-            self.config.transport,
-            timeout_ms=REPLY_TIMEOUT_MS,
-            retries=1,
-        ) as control:
-            health = control.request(GetProcessHealth(correlation_id="malformed-test-health"))
-        assert isinstance(health, ProcessHealth) and health.ready
-        return next(pong for pong in health.actors if pong.actor == actor)
-
-    def portfolio(self) -> PortfolioState | None:
-        with self.client("portfolio.query") as portfolio:
-            try:
-                state = portfolio.request(GetPortfolioState(correlation_id="malformed-test"))
-            except (RequestFailed, RemoteError):
-                return None  # still catching up
-        assert isinstance(state, PortfolioState)
-        return state
-
-    def portfolio_at(self, seq: int) -> PortfolioState:
-        def reached() -> PortfolioState | None:
-            state = self.portfolio()
-            return state if state is not None and state.seq >= seq else None
-
-        return wait_for(reached, timeout=20, interval=0.05)
-
-    def journal_head(self) -> int:
-        """The journal's committed head seq (a replay of no events: to_seq 0)."""
-        with self.client("journal.replay") as journal:
-            batch = journal.request(
-                ReplayEvents(
-                    correlation_id="malformed-test-head", from_seq=1, to_seq=0, max_events=1
-                )
-            )
-        assert isinstance(batch, EventBatch)
-        return batch.head_seq
-
-    def assert_books_keep_serving(self) -> None:
-        """A deposit is journaled and shows in the portfolio, exactly once, at its seq."""
-        before = self.portfolio_at(self.journal_head())
-        money = deposit("1234.5")
-        with self.client("journal.ingest") as journal:
-            ack = journal.request(money)
-        assert isinstance(ack, Acknowledgement) and not ack.duplicate
-        assert ack.seq == before.seq + 1
-        after = self.portfolio_at(ack.seq)
-        assert after.seq == ack.seq
-        assert after.cash["USD"] == before.cash.get("USD", Decimal(0)) + Decimal("1234.5")
-        assert after.positions == before.positions
-
-
-def started_group(path: Path) -> Iterator[Group]:
-    """Start the group of `path`, yield it once ready, then stop it and check that no process
-    of it is left."""
-    running = RunningGroup(path)
-    started: Group | None = None
-    try:
-        running.wait_ready(timeout=40)
-        started = Group(load_config(path), zmq.Context())
-        yield started
-    finally:
-        if started is not None:
-            started.context.destroy(linger=0)
-        assert running.stop() == 0, "the group did not stop cleanly"
-        assert group_pids(str(path)) == [], "a process of the group outlived the test"
-
-
 @pytest.fixture(scope="module")
-def group(tmp_path_factory) -> Iterator[Group]:
+def group(tmp_path_factory) -> Iterator[ShippedGroup]:
     """The shipped layout on the paper exchange; only the test moves the books."""
-    path = shipped_config(tmp_path_factory.mktemp("shipped"), execution={"demo_orders": False})
+    path = shipped_config(
+        tmp_path_factory.mktemp("shipped"), log_level="INFO", execution={"demo_orders": False}
+    )
     yield from started_group(path)
 
 
@@ -384,17 +237,14 @@ BACK_DOOR_TIMEOUT_MS = 2000
 
 
 def forged_event(seq: int, asset: str, amount: str, unit_price: str | None = None) -> Message:
-    transfer = Transfer(
+    forged = transfer(
         transfer_id=f"L{seq:05d}-FORGED-{asset}",
         asset=asset,
-        amount=Decimal(amount),
-        unit_price=None if unit_price is None else Decimal(unit_price),
+        amount=amount,
+        unit_price=unit_price,
         ts_event=TS0,
-        ts_init=TS0,
     )
-    return EventsCommitted(
-        first_seq=seq, seq=seq, events=(SequencedEvent(seq=seq, ts_journal=TS0, event=transfer),)
-    )
+    return events_committed(sequenced(forged, seq=seq, ts_journal=TS0))
 
 
 BACK_DOORS: dict[str, Callable[[int], Message]] = {
@@ -412,7 +262,7 @@ BACK_DOORS: dict[str, Callable[[int], Message]] = {
 
 
 @pytest.fixture
-def books(tmp_path) -> Iterator[Group]:
+def books(tmp_path) -> Iterator[ShippedGroup]:
     """The journal, positions and books processes of the shipped layout alone (no exchange
     is used)."""
     path = shipped_config(
@@ -422,6 +272,7 @@ def books(tmp_path) -> Iterator[Group]:
             "positions": ["positions"],
             "books": ["cash", "portfolio"],
         },
+        log_level="INFO",
         exchange={"mode": "live"},
     )
     yield from started_group(path)

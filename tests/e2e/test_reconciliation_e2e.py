@@ -13,24 +13,25 @@ import subprocess
 import sys
 import time
 from decimal import Decimal
+from functools import partial
 
 import pytest
-import yaml
 
-from tests.e2e.test_group_e2e import (
+from tests.support.group import ROOT, RunningGroup, edit_config, group_pids, run_runner
+from tests.support.shipped import (
     admin,
     admin_state,
-    group_config,
+    shipped_config,
     status,
+    still_prices,
     wait_portfolio,
 )
-from tests.support.group import ROOT, RunningGroup, group_pids, run_runner
 
 RUN_SECONDS = 0.3
 
 
 def recon_config(tmp_path, *, auto_update: bool, with_execution: bool, **sections):
-    path = group_config(
+    path = shipped_config(
         tmp_path,
         prices={"interval_seconds": 0.2},
         reconciliation={
@@ -40,12 +41,15 @@ def recon_config(tmp_path, *, auto_update: bool, with_execution: bool, **section
         },
         **sections,
     )
-    config = yaml.safe_load(path.read_text())
     if not with_execution:
-        del config["processes"]["feed"]
-    config["exchange"]["paper"]["volatility_bps"] = 0
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+        edit_config(path, lambda config: config["processes"].pop("feed"))
+    return edit_config(path, still_prices)
+
+
+def moving_prices(config: dict, *, interval_seconds: float) -> None:
+    """A run every `interval_seconds`, on prices that cross resting orders often."""
+    config["reconciliation"]["interval_seconds"] = interval_seconds
+    config["exchange"]["paper"]["volatility_bps"] = 20
 
 
 EXCHANGE_TIMEOUT_SECONDS = 1
@@ -209,10 +213,7 @@ def test_hard_trading_while_reconciling_every_second_raises_no_false_alarm(tmp_p
         with_execution=True,
         execution={"order_interval_seconds": 0.1, "poll_interval_seconds": 0.2},
     )
-    config = yaml.safe_load(path.read_text())
-    config["reconciliation"]["interval_seconds"] = 1
-    config["exchange"]["paper"]["volatility_bps"] = 20  # prices cross resting orders often
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    edit_config(path, partial(moving_prices, interval_seconds=1))
     group = RunningGroup(path)
     try:
         group.wait_ready()
@@ -254,10 +255,7 @@ def test_a_killed_reconcile_process_under_nonstop_trading_finds_no_false_differe
         with_execution=True,
         execution={"order_interval_seconds": 0.3, "poll_interval_seconds": 0.2},
     )
-    config = yaml.safe_load(path.read_text())
-    config["reconciliation"]["interval_seconds"] = 2
-    config["exchange"]["paper"]["volatility_bps"] = 20  # prices cross resting orders often
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    edit_config(path, partial(moving_prices, interval_seconds=2))
     group = RunningGroup(path)
     try:
         group.wait_ready()

@@ -17,12 +17,12 @@ import pytest
 
 from actors.risk import feed_gate
 from messages import JournalStatus
-from tests.e2e.test_group_e2e import admin, group_config, status, wait_portfolio
 from tests.support.group import RunningGroup, group_pids, wait_for
+from tests.support.shipped import admin, shipped_config, status, wait_portfolio
 
 
 def _config(tmp_path: Path, **changes) -> Path:
-    return group_config(
+    return shipped_config(
         tmp_path,
         execution={"order_interval_seconds": 0.5, "poll_interval_seconds": 0.2},
         risk={"max_report_backlog_ms": 1000, "max_reconciliation_age_seconds": None},

@@ -15,27 +15,25 @@ import time
 import pytest
 
 from kraken.pid_lock import read_holder
-from tests.e2e.test_group_e2e import group_config, status
-from tests.e2e.test_runner import health, ipc_endpoints
 from tests.support.group import (
     ROOT,
     RUNNER,
     RunningGroup,
     group_pids,
+    health,
     one_error_line,
     run_runner,
+    two_process_config,
     wait_for,
-    write_config,
 )
+from tests.support.shipped import shipped_config, status
 
 
 def paper_config(tmp_path):
     """Two small processes of test actors, on the paper exchange (the runner starts it) with
     its state file in the run directory."""
-    return write_config(
+    return two_process_config(
         tmp_path,
-        processes={"books": ["ingest"], "edge": ["follower", "feeder"]},
-        endpoints=ipc_endpoints(tmp_path),
         exchange_mode="paper",
         extra={"exchange": {"paper": {"state_file": "{run_dir}/paper-exchange.sqlite"}}},
     )
@@ -52,7 +50,7 @@ def start_paper_exchange(path) -> subprocess.Popen:
 
 
 def test_a_second_group_on_the_same_run_dir_is_refused_naming_the_runner_pid(tmp_path):
-    path = group_config(tmp_path)
+    path = shipped_config(tmp_path)
     group = RunningGroup(path, "--no-view")
     try:
         group.wait_ready(timeout=60)
@@ -152,7 +150,7 @@ def assert_private(run_dir) -> list[str]:
 
 
 def test_the_run_dir_and_every_file_in_it_are_private_under_umask_000(tmp_path):
-    path = group_config(tmp_path)
+    path = shipped_config(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir(mode=0o777)
     os.chmod(run_dir, 0o777)  # a run directory left open from before

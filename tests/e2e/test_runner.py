@@ -14,51 +14,21 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-import zmq
 
-from actors.runtime.client import RequestClient
-from messages import GetProcessHealth
-from service.config import load_config
 from tests.support.group import (
     ROOT,
     RUNNER,
     RunningGroup,
+    edit_config,
     group_pids,
+    health,
+    ipc_endpoints,
     one_error_line,
     run_runner,
+    two_process_config,
     wait_for,
     write_config,
 )
-
-
-def ipc_endpoints(tmp_path) -> dict[str, str]:
-    run = tmp_path / "run"
-    names = ("test.ingest", "test.events", "follower.query", "feeder.control")
-    return {name: f"ipc://{run}/{name}.sock" for name in names} | {
-        "test.replay": f"ipc://{run}/test.ingest.sock"
-    }
-
-
-def two_process_config(tmp_path, **kwargs):
-    return write_config(
-        tmp_path,
-        processes={"books": ["ingest"], "edge": ["follower", "feeder"]},
-        endpoints=ipc_endpoints(tmp_path),
-        **kwargs,
-    )
-
-
-def health(config_path, process: str):
-    config = load_config(config_path)
-    context = zmq.Context()
-    try:
-        with RequestClient(
-            context, "control", config.control_endpoint(process), config.transport, retries=0
-        ) as client:
-            return client.request(GetProcessHealth(correlation_id=client.new_correlation_id()))
-    finally:
-        context.destroy(linger=0)
 
 
 def test_duration_runs_then_stops_cleanly_with_exit_0(tmp_path):
@@ -179,9 +149,7 @@ def test_a_port_in_use_is_one_line_naming_the_endpoint(tmp_path):
 
 def test_a_mistyped_setting_is_one_line_naming_it(tmp_path):
     path = two_process_config(tmp_path)
-    raw = yaml.safe_load(path.read_text())
-    raw["supervisor"]["max_restarts"] = "many"
-    path.write_text(yaml.safe_dump(raw))
+    edit_config(path, lambda raw: raw["supervisor"].update(max_restarts="many"))
     result = run_runner(path, "status", timeout=30)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "supervisor.max_restarts" in result.stderr

@@ -16,8 +16,8 @@ import zmq
 from actors.runtime.client import RequestClient
 from messages import EventBatch, GetProcessHealth, Pong, ReplayEvents
 from service.config import load_config
-from tests.e2e.test_group_e2e import group_config, status
 from tests.support.group import RunningGroup, group_pids, wait_for
+from tests.support.shipped import shipped_config, status
 
 FLOOD = 20_000
 TOPIC_BYTES = 200
@@ -86,7 +86,7 @@ def journal_head(config_path: Path) -> int:
 
 
 def test_a_subscription_flood_on_journal_events_costs_the_journal_bounded_memory(tmp_path):
-    path = group_config(
+    path = shipped_config(
         tmp_path,
         execution={"order_interval_seconds": 0.5, "poll_interval_seconds": 0.2},
     )

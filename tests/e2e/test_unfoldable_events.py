@@ -22,21 +22,19 @@ import pytest
 
 from actors.journal_store import JournalStore
 from messages import (
-    BalanceAdjusted,
     CashState,
     DeliveryRefused,
     ExecutionReport,
     GetCashState,
     GetRiskVerdict,
-    OrderStatus,
     RiskVerdict,
-    Side,
-    Transfer,
     encode,
 )
 from service.config import load_config
-from tests.e2e.test_malformed_endpoints import Group, deposit, shipped_config, started_group
+from tests.support import factories
+from tests.support.factories import balance_adjusted, transfer
 from tests.support.group import run_runner, wait_for
+from tests.support.shipped import ShippedGroup, deposit, shipped_config, started_group
 
 _numbers = itertools.count(1)
 
@@ -48,19 +46,13 @@ def fill(**changes) -> ExecutionReport:
     fields = {
         "exec_id": f"TUNFOLD-{n:05d}-FILL",
         "order_id": "OUNFOLD-AAAAA-BBBBBB",
-        "pair": "XBT/USD",
-        "side": Side.BUY,
-        "status": OrderStatus.FILLED,
-        "last_qty": Decimal("0.5"),
-        "last_price": Decimal("60000"),
-        "fee": Decimal("78"),
-        "fee_currency": "USD",
-        "quote_rate": None,
+        "last_qty": "0.5",
+        "last_price": "60000",
+        "fee": "78",
         "ts_event": now,
         "ts_init": now,
     }
-    fields.update(changes)
-    return ExecutionReport(**fields)
+    return factories.fill(**fields | changes)
 
 
 REFUSED = {  # what the journal is sent -> the field its refusal must name
@@ -79,24 +71,18 @@ REFUSED = {  # what the journal is sent -> the field its refusal must name
         "last_price",
     ),
     "a deposit of 1E+999": (
-        lambda: Transfer(
-            transfer_id=f"LUNFOLD-{next(_numbers):05d}",
-            asset="USD",
-            amount=Decimal("1E+999"),
-            ts_event=time.time_ns(),
-            ts_init=time.time_ns(),
+        lambda: transfer(
+            transfer_id=f"LUNFOLD-{next(_numbers):05d}", amount="1E+999", ts_event=time.time_ns()
         ),
         "amount",
     ),
     "an adjustment to 1E+999": (
-        lambda: BalanceAdjusted(
+        lambda: balance_adjusted(
             adjustment_id=f"recon-unfold-{next(_numbers)}",
-            asset="USD",
-            before=Decimal("100000"),
-            after=Decimal("1E+999"),
+            before="100000",
+            after="1E+999",
             reason="test",
             ts_event=time.time_ns(),
-            ts_init=time.time_ns(),
         ),
         "after",
     ),
@@ -106,23 +92,25 @@ PROCESSES = ("journal", "positions", "books", "market", "risk", "feed", "reconci
 
 
 @pytest.fixture(scope="module")
-def group(tmp_path_factory) -> Iterator[Group]:
-    path = shipped_config(tmp_path_factory.mktemp("unfoldable"), execution={"demo_orders": False})
+def group(tmp_path_factory) -> Iterator[ShippedGroup]:
+    path = shipped_config(
+        tmp_path_factory.mktemp("unfoldable"), log_level="INFO", execution={"demo_orders": False}
+    )
     for started in started_group(path):
         # the paper account's opening deposit comes in through reconciliation: let it land
         wait_for(lambda g=started: g.journal_head() >= 1, timeout=30, interval=0.1)
         yield started
 
 
-def pids(group: Group) -> dict[str, int]:
+def pids(group: ShippedGroup) -> dict[str, int]:
     return {process: group.pong(process, _first_actor(group, process)).pid for process in PROCESSES}
 
 
-def _first_actor(group: Group, process: str) -> str:
+def _first_actor(group: ShippedGroup, process: str) -> str:
     return group.config.processes[process].actors[0]
 
 
-def risk_verdict(group: Group) -> RiskVerdict:
+def risk_verdict(group: ShippedGroup) -> RiskVerdict:
     with group.client("risk.query") as risk:
         verdict = risk.request(GetRiskVerdict(correlation_id="unfoldable-verdict"))
     assert isinstance(verdict, RiskVerdict)
@@ -160,13 +148,7 @@ def journal_with_an_unfoldable_fill(path: Path) -> None:
     config = load_config(path)
     now = time.time_ns()
     events = [
-        Transfer(
-            transfer_id="LUNFOLD-OPENING",
-            asset="USD",
-            amount=OPENING,
-            ts_event=now,
-            ts_init=now,
-        ),
+        transfer(transfer_id="LUNFOLD-OPENING", amount=OPENING, ts_event=now),
         fill(exec_id="TUNFOLD-HUGE", last_qty=Decimal("1E+999"), fee=Decimal(0)),
     ]
     store = JournalStore(config.journal.database, synchronous="NORMAL")
@@ -179,7 +161,7 @@ def journal_with_an_unfoldable_fill(path: Path) -> None:
         store.close()
 
 
-def halted_as_expected(group: Group) -> RiskVerdict | None:
+def halted_as_expected(group: ShippedGroup) -> RiskVerdict | None:
     verdict = risk_verdict(group)
     reason = verdict.reason
     expected = ("cash at seq 2", "drawdown at seq 2", "reconciliation at seq 2")
@@ -188,7 +170,7 @@ def halted_as_expected(group: Group) -> RiskVerdict | None:
     return None
 
 
-def assert_halted_at_seq_2(group: Group) -> None:
+def assert_halted_at_seq_2(group: ShippedGroup) -> None:
     verdict = wait_for(lambda: halted_as_expected(group), timeout=30, interval=0.2)
     assert not verdict.trading_allowed
     assert verdict.reason.startswith("the books are halted: ")
@@ -212,7 +194,7 @@ def assert_halted_at_seq_2(group: Group) -> None:
 
 
 def test_an_unfoldable_event_in_the_log_halts_the_folds_and_the_group_keeps_serving(tmp_path):
-    path = shipped_config(tmp_path, execution={"demo_orders": False})
+    path = shipped_config(tmp_path, log_level="INFO", execution={"demo_orders": False})
     journal_with_an_unfoldable_fill(path)
     runner_log = load_config(path).run_dir / "logs" / "runner.log"
 

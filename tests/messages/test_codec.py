@@ -9,6 +9,7 @@ import types
 import typing
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Annotated, Any
 
 import msgpack
@@ -30,7 +31,6 @@ from messages import (
     Message,
     NonEmpty,
     NonNegative,
-    OrderStatus,
     Ping,
     PortfolioState,
     PositionState,
@@ -54,29 +54,26 @@ from messages.codec import (
     encode_nesting,
     pack_field,
 )
+from tests.support import factories
+from tests.support.factories import sequenced
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- sample messages --------------------------------------------------------------------
 
 
-def execution_report(**changes: Any) -> ExecutionReport:
-    fields: dict[str, Any] = {
-        "exec_id": "TQ4W2B-ABCDE-FGHIJK",
-        "order_id": "OQCLML-BW3P3-BUCMWZ",
-        "pair": "XBT/USD",
-        "side": Side.BUY,
-        "status": OrderStatus.PARTIALLY_FILLED,
-        "last_qty": Decimal("0.01250000"),
-        "last_price": Decimal("43210.1"),
-        "fee": Decimal("0.86420"),
-        "fee_currency": "USD",
-        "quote_rate": None,
-        "ts_event": 1_700_000_000_000_000_000,
-        "ts_init": 1_700_000_000_000_000_100,
-    }
-    fields.update(changes)
-    return ExecutionReport(**fields)
+execution_report = partial(
+    factories.execution_report,
+    exec_id="TQ4W2B-ABCDE-FGHIJK",
+    order_id="OQCLML-BW3P3-BUCMWZ",
+    last_qty="0.01250000",
+    last_price="43210.1",
+    fee="0.86420",
+    ts_event=1_700_000_000_000_000_000,
+    ts_init=1_700_000_000_000_000_100,
+)
+"""The sample report; fields given to it are made valid (a Decimal, a Side): a test that needs
+a field exactly as it gives it changes the sample with `dataclasses.replace`."""
 
 
 def position(asset: str, **changes: Any) -> PositionState:
@@ -107,7 +104,7 @@ def portfolio_state(assets: tuple[str, ...] = ("XBT", "ETH", "SOL", "ADA", "DOT"
 
 def event_batch() -> EventBatch:
     events = tuple(
-        SequencedEvent(seq=seq, ts_journal=seq * 10, event=execution_report(exec_id=f"T{seq}"))
+        sequenced(execution_report(exec_id=f"T{seq}"), seq=seq, ts_journal=seq * 10)
         for seq in (1, 2)
     )
     return EventBatch(correlation_id="c-2", events=events, head_seq=2, complete=True)
@@ -520,7 +517,7 @@ def test_a_nested_message_of_an_unknown_type_names_its_field() -> None:
 def test_encode_refuses_an_invalid_message_naming_the_field(
     changes: dict[str, Any], path: str, reason: str
 ) -> None:
-    report = execution_report(**changes)
+    report = dataclasses.replace(execution_report(), **changes)
 
     with pytest.raises(FieldError) as caught:
         encode(report)
@@ -542,7 +539,7 @@ def test_encode_refuses_a_list_for_a_tuple_and_names_nested_fields() -> None:
 
 
 def test_encode_normalizes_a_valid_enum_value_given_as_plain_str() -> None:
-    report = execution_report(side="sell")
+    report = dataclasses.replace(execution_report(), side="sell")
 
     assert decode(encode(report)).side is Side.SELL
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import field
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 
 import pytest
@@ -43,6 +44,7 @@ from messages import (
     to_fields,
 )
 from messages.base import message_schema
+from tests.support import factories
 
 FIRST_SET = {
     Ping,
@@ -91,23 +93,21 @@ class ForwardChild(Message):
     amount: Annotated[Decimal, Positive]
 
 
-def execution_report(**changes: Any) -> ExecutionReport:
-    fields: dict[str, Any] = {
-        "exec_id": "TQ4W2B-ABCDE-FGHIJK",
-        "order_id": "OQCLML-BW3P3-BUCMWZ",
-        "pair": "ETH/XBT",
-        "side": Side.SELL,
-        "status": OrderStatus.FILLED,
-        "last_qty": Decimal("2.5"),
-        "last_price": Decimal("0.05123"),
-        "fee": Decimal("0.0003"),
-        "fee_currency": "XBT",
-        "quote_rate": Decimal("60123.4"),
-        "ts_event": 1,
-        "ts_init": 2,
-    }
-    fields.update(changes)
-    return ExecutionReport(**fields)
+execution_report = partial(
+    factories.execution_report,
+    exec_id="TQ4W2B-ABCDE-FGHIJK",
+    order_id="OQCLML-BW3P3-BUCMWZ",
+    pair="ETH/XBT",
+    side=Side.SELL,
+    status=OrderStatus.FILLED,
+    last_qty="2.5",
+    last_price="0.05123",
+    fee="0.0003",
+    quote_rate="60123.4",
+    ts_event=1,
+    ts_init=2,
+)
+"""The sample report: a cross-pair sell, its fee in XBT."""
 
 
 # --- what every message is ---------------------------------------------------------------

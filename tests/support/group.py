@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+import zmq
+
+from actors.runtime.client import RequestClient
+from messages import GetProcessHealth
 from service import group
+from service.config import load_config
 from service.group import ROOT, RUNNER, GroupNotReady, RunningGroup, group_pids
 
 __all__ = [
@@ -22,9 +28,13 @@ __all__ = [
     "TEST_ACTOR_CLASSES",
     "GroupNotReady",
     "RunningGroup",
+    "edit_config",
     "group_pids",
+    "health",
+    "ipc_endpoints",
     "one_error_line",
     "run_runner",
+    "two_process_config",
     "wait_for",
     "write_config",
 ]
@@ -56,6 +66,46 @@ def write_config(
         cpus=cpus,
         actor_classes=TEST_ACTOR_CLASSES,
     )
+
+
+def edit_config(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """Change the config file at `path` in place: `edit` changes its parsed content."""
+    config = yaml.safe_load(path.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def ipc_endpoints(tmp_path) -> dict[str, str]:
+    """The test actors' endpoints, on ipc sockets in the run directory under `tmp_path`."""
+    run = tmp_path / "run"
+    names = ("test.ingest", "test.events", "follower.query", "feeder.control")
+    return {name: f"ipc://{run}/{name}.sock" for name in names} | {
+        "test.replay": f"ipc://{run}/test.ingest.sock"
+    }
+
+
+def two_process_config(tmp_path, **kwargs) -> Path:
+    """`write_config` of the test actors in two processes: books (ingest), edge (the others)."""
+    return write_config(
+        tmp_path,
+        processes={"books": ["ingest"], "edge": ["follower", "feeder"]},
+        endpoints=ipc_endpoints(tmp_path),
+        **kwargs,
+    )
+
+
+def health(config_path, process: str):
+    """The `ProcessHealth` the running `process` of the group at `config_path` answers."""
+    config = load_config(config_path)
+    context = zmq.Context()
+    try:
+        with RequestClient(
+            context, "control", config.control_endpoint(process), config.transport, retries=0
+        ) as client:
+            return client.request(GetProcessHealth(correlation_id=client.new_correlation_id()))
+    finally:
+        context.destroy(linger=0)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -16,48 +17,16 @@ from actors.core.accounting import (
     PositionLedger,
     apply_leg,
 )
-from messages import ExecutionReport, OrderStatus, Side, Transfer
+from messages import OrderStatus, Transfer
+from tests.support import factories
+from tests.support.factories import transfer
 
 CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 CASH = ("USD",)
 
 
-def fill(
-    pair="XBT/USD",
-    side="buy",
-    qty="1",
-    price="100",
-    fee="0",
-    fee_currency=None,
-    quote_rate=None,
-    n=1,
-    status=OrderStatus.FILLED,
-):
-    return ExecutionReport(
-        exec_id=f"T{n}",
-        order_id="O1",
-        pair=pair,
-        side=Side(side),
-        status=status,
-        last_qty=Decimal(qty),
-        last_price=Decimal(price),
-        fee=Decimal(fee),
-        fee_currency=fee_currency or pair.split("/")[1],
-        quote_rate=None if quote_rate is None else Decimal(quote_rate),
-        ts_event=n,
-        ts_init=n,
-    )
-
-
-def deposit(amount, asset="USD", n=1, unit_price=None):
-    return Transfer(
-        transfer_id=f"D{n}",
-        asset=asset,
-        amount=Decimal(amount),
-        unit_price=None if unit_price is None else Decimal(unit_price),
-        ts_event=n,
-        ts_init=n,
-    )
+fill = partial(factories.fill, fee="0")
+"""A fill (FILLED) that pays no fee unless it says so."""
 
 
 def books(*events):
@@ -70,7 +39,9 @@ def books(*events):
 
 
 def test_a_buy_moves_both_legs_and_the_fee_is_realized():
-    cash, positions = books(deposit("1000"), fill(qty="2", price="100", fee="0.8"))
+    cash, positions = books(
+        transfer(amount="1000"), fill(last_qty="2", last_price="100", fee="0.8")
+    )
     assert cash.balances == {"USD": Decimal("799.2")}
     xbt = positions.positions["XBT"]
     assert xbt == PositionBook(
@@ -82,21 +53,27 @@ def test_a_buy_moves_both_legs_and_the_fee_is_realized():
 
 
 def test_a_reducing_sell_realizes_price_minus_average_cost():
-    _, positions = books(fill(qty="2", price="100"), fill(side="sell", qty="0.5", price="120", n=2))
+    _, positions = books(
+        fill(last_qty="2", last_price="100"),
+        fill(side="sell", last_qty="0.5", last_price="120", n=2),
+    )
     xbt = positions.positions["XBT"]
     assert xbt.quantity == Decimal("1.5") and xbt.average_cost == Decimal("100")
     assert xbt.realized_pnl == Decimal("10")
 
 
 def test_a_fill_through_zero_closes_then_opens_at_the_fill_price():
-    _, positions = books(fill(qty="1", price="100"), fill(side="sell", qty="3", price="90", n=2))
+    _, positions = books(
+        fill(last_qty="1", last_price="100"), fill(side="sell", last_qty="3", last_price="90", n=2)
+    )
     xbt = positions.positions["XBT"]
     assert xbt.quantity == Decimal("-2") and xbt.average_cost == Decimal("90")
     assert xbt.realized_pnl == Decimal("-10")
     _, positions = books(
-        fill(qty="1", price="100"),
-        fill(side="sell", qty="3", price="90", n=2),
-        fill(side="buy", qty="2", price="80", n=3),  # the short closes at a gain of 2 × 10
+        fill(last_qty="1", last_price="100"),
+        fill(side="sell", last_qty="3", last_price="90", n=2),
+        # the short closes at a gain of 2 × 10
+        fill(side="buy", last_qty="2", last_price="80", n=3),
     )
     xbt = positions.positions["XBT"]
     assert xbt.quantity == 0 and xbt.average_cost == 0 and xbt.realized_pnl == Decimal("10")
@@ -104,16 +81,16 @@ def test_a_fill_through_zero_closes_then_opens_at_the_fill_price():
 
 def test_realized_pnl_survives_flat_and_reopening():
     _, positions = books(
-        fill(qty="1", price="100"),
-        fill(side="sell", qty="1", price="150", n=2),
-        fill(qty="1", price="200", n=3),
+        fill(last_qty="1", last_price="100"),
+        fill(side="sell", last_qty="1", last_price="150", n=2),
+        fill(last_qty="1", last_price="200", n=3),
     )
     xbt = positions.positions["XBT"]
     assert xbt.realized_pnl == Decimal("50") and xbt.average_cost == Decimal("200")
 
 
 def test_a_fee_in_base_leaves_the_base_quantity():
-    cash, positions = books(fill(qty="1", price="100", fee="0.01", fee_currency="XBT"))
+    cash, positions = books(fill(last_qty="1", last_price="100", fee="0.01", fee_currency="XBT"))
     assert cash.balances == {"USD": Decimal("-100")}
     xbt = positions.positions["XBT"]
     assert xbt.quantity == Decimal("0.99") and xbt.average_cost == Decimal("100")
@@ -122,8 +99,8 @@ def test_a_fee_in_base_leaves_the_base_quantity():
 
 def test_a_cross_pair_fill_moves_the_quote_position_at_the_stamped_rate():
     _, positions = books(
-        fill(qty="1", price="50000", n=1),  # 1 XBT at 50,000 USD
-        fill(pair="ETH/XBT", qty="10", price="0.05", quote_rate="60000", n=2),
+        fill(last_qty="1", last_price="50000", n=1),  # 1 XBT at 50,000 USD
+        fill(pair="ETH/XBT", last_qty="10", last_price="0.05", quote_rate="60000", n=2),
     )
     eth, xbt = positions.positions["ETH"], positions.positions["XBT"]
     assert eth.quantity == Decimal("10") and eth.average_cost == Decimal("3000")
@@ -132,21 +109,23 @@ def test_a_cross_pair_fill_moves_the_quote_position_at_the_stamped_rate():
 
 def test_a_cross_pair_without_its_rate_is_refused_naming_the_field():
     with pytest.raises(BookingError) as error:
-        books(fill(pair="ETH/XBT", qty="1", price="0.05"))
+        books(fill(pair="ETH/XBT", last_qty="1", last_price="0.05"))
     assert error.value.field == "quote_rate"
 
 
 def test_cancels_rejects_and_expiries_move_nothing():
     cash, positions = books(
-        deposit("100"),
-        fill(qty="0", price="0", status=OrderStatus.CANCELED, n=2),
-        fill(qty="0", price="0", status=OrderStatus.REJECTED, n=3),
+        transfer(amount="100"),
+        fill(last_qty="0", last_price="0", status=OrderStatus.CANCELED, n=2),
+        fill(last_qty="0", last_price="0", status=OrderStatus.REJECTED, n=3),
     )
     assert cash.balances == {"USD": Decimal("100")} and positions.positions == {}
 
 
 def test_a_withdrawal_of_a_position_realizes_nothing():
-    _, positions = books(fill(qty="2", price="100"), deposit("-1", asset="XBT", n=2))
+    _, positions = books(
+        fill(last_qty="2", last_price="100"), transfer(amount="-1", asset="XBT", n=2)
+    )
     xbt = positions.positions["XBT"]
     assert xbt.quantity == 1 and xbt.realized_pnl == 0 and xbt.average_cost == 100
 
@@ -154,7 +133,7 @@ def test_a_withdrawal_of_a_position_realizes_nothing():
 def test_events_must_come_in_seq_order():
     cash, _ = books()
     with pytest.raises(BookingError, match="expected seq 1"):
-        cash.apply(2, deposit("1"))
+        cash.apply(2, transfer(amount="1"))
 
 
 def test_apply_leg_reweights_an_increasing_short():
@@ -193,14 +172,23 @@ def fills(draw):
 @st.composite
 def journals(draw):
     steps = draw(st.lists(st.one_of(fills(), st.tuples(st.just("transfer"), money)), max_size=40))
-    events = [deposit("100000", n=0)]
+    events = [transfer(amount="100000", n=0)]
     for n, step in enumerate(steps, 1):
         if step[0] == "transfer":
-            events.append(deposit(str(step[1]), n=n))
+            events.append(transfer(amount=str(step[1]), n=n))
             continue
         _, pair, side, qty, price, fee, fee_currency, rate = step
         events.append(
-            fill(pair, side, str(qty), str(price), str(fee), fee_currency, rate and str(rate), n)
+            fill(
+                pair=pair,
+                side=side,
+                last_qty=str(qty),
+                last_price=str(price),
+                fee=str(fee),
+                fee_currency=fee_currency,
+                quote_rate=rate and str(rate),
+                n=n,
+            )
         )
     return events
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import json
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,58 +18,34 @@ from actors.core.event_bounds import (
     EventOutOfBounds,
     check_event_bounds,
 )
-from messages import BalanceAdjusted, ExecutionReport, OrderStatus, Side, Transfer
+from messages import OrderStatus
+from tests.support import factories
 
 NOW = 1_760_000_000_000_000_000
 CONTEXT = decimal.Context(prec=34)
 DATA = Path(__file__).resolve().parents[3] / "kraken" / "data"
 
 
-def report(**changes) -> ExecutionReport:
-    fields = {
-        "exec_id": "TBOUND-AAAAA-BBBBBB",
-        "order_id": "OBOUND-AAAAA-BBBBBB",
-        "pair": "XBT/USD",
-        "side": Side.BUY,
-        "status": OrderStatus.FILLED,
-        "last_qty": Decimal("0.5"),
-        "last_price": Decimal("60000.1"),
-        "fee": Decimal("78.0"),
-        "fee_currency": "USD",
-        "quote_rate": None,
-        "cost": Decimal("30000.05"),
-        "ts_event": NOW,
-        "ts_init": NOW,
-    }
-    fields.update(changes)
-    return ExecutionReport(**fields)
-
-
-def transfer(**changes) -> Transfer:
-    fields = {
-        "transfer_id": "LBOUND-AAAAA-BBBBBB",
-        "asset": "XBT",
-        "amount": Decimal("1.5"),
-        "unit_price": Decimal("60000"),
-        "ts_event": NOW,
-        "ts_init": NOW,
-    }
-    fields.update(changes)
-    return Transfer(**fields)
-
-
-def adjustment(**changes) -> BalanceAdjusted:
-    fields = {
-        "adjustment_id": "recon-1-USD",
-        "asset": "USD",
-        "before": Decimal("100000"),
-        "after": Decimal("100000.0123"),
-        "reason": "reconciliation",
-        "ts_event": NOW,
-        "ts_init": NOW,
-    }
-    fields.update(changes)
-    return BalanceAdjusted(**fields)
+AT_NOW = {"ts_event": NOW, "ts_init": NOW}
+report = partial(
+    factories.fill,
+    exec_id="TBOUND-AAAAA-BBBBBB",
+    order_id="OBOUND-AAAAA-BBBBBB",
+    last_qty="0.5",
+    last_price="60000.1",
+    fee="78.0",
+    cost="30000.05",
+    **AT_NOW,
+)
+transfer = partial(
+    factories.transfer,
+    transfer_id="LBOUND-AAAAA-BBBBBB",
+    asset="XBT",
+    amount="1.5",
+    unit_price="60000",
+    **AT_NOW,
+)
+adjustment = partial(factories.balance_adjusted, **AT_NOW)
 
 
 def refusal(event) -> EventOutOfBounds:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pytest
 import zmq
@@ -20,34 +19,15 @@ from actors.runtime.host import ActorHost
 from messages import (
     ErrorCode,
     ErrorReply,
-    ExecutionReport,
     GetPortfolioState,
-    OrderStatus,
     Ping,
     Pong,
     ReplayEvents,
-    Side,
 )
 from service.config import load_config
 from service.registry import ACTOR_CLASSES
+from tests.support.factories import execution_report
 from tests.support.group import RunningGroup, wait_for, write_config
-
-
-def report(n: int, pair: str = "XBT/USD") -> ExecutionReport:
-    return ExecutionReport(
-        exec_id=f"T{n:05d}-AAAAA-BBBBBB",
-        order_id="OABCDE-FGHIJ-KLMNOP",
-        pair=pair,
-        side=Side.BUY,
-        status=OrderStatus.PARTIALLY_FILLED,
-        last_qty=Decimal("0.01"),
-        last_price=Decimal("60000.1"),
-        fee=Decimal("0.24"),
-        fee_currency="USD",
-        quote_rate=None,
-        ts_event=1_700_000_000_000_000_000 + n,
-        ts_init=1_700_000_000_000_000_000 + n,
-    )
 
 
 @dataclass
@@ -136,11 +116,12 @@ def test_request_reply_answers_ping_with_the_actors_counters(placement):
 def test_reliable_channel_delivers_each_report_once_and_subscribers_follow(placement):
     with placement.client("feeder.control") as feeder:
         for n in range(1, 51):
-            feeder.request(report(n))
+            feeder.request(execution_report(n=n))
         # The reliable channel keeps one entry per delivery key in flight, so the same trade
         # is sent again only once its first send is acknowledged.
         wait_seq(placement, "feeder.control", 50)
-        feeder.request(report(7))  # the same trade again: acknowledged, not sequenced twice
+        # the same trade again: acknowledged, not sequenced twice
+        feeder.request(execution_report(n=7))
     wait_seq(placement, "follower.query", 50)
     wait_seq(placement, "feeder.control", 51)  # every send acknowledged, the duplicate too
     with placement.client("test.replay") as replay:
@@ -148,14 +129,16 @@ def test_reliable_channel_delivers_each_report_once_and_subscribers_follow(place
             ReplayEvents(correlation_id="r-1", from_seq=1, to_seq=None, max_events=100)
         )
     assert [e.seq for e in batch.events] == list(range(1, 51))
-    assert [e.event.exec_id for e in batch.events] == [report(n).exec_id for n in range(1, 51)]
+    assert [e.event.exec_id for e in batch.events] == [
+        execution_report(n=n).exec_id for n in range(1, 51)
+    ]
     assert batch.head_seq == 50 and batch.complete
 
 
 def test_reliable_sends_answered_together_in_one_frame_are_each_acknowledged(placement):
     with placement.client("feeder.control") as feeder:
         for n in range(1, 4):  # the ingest holds these and answers them in one frame
-            feeder.request(report(n, pair="ETH/USD"))
+            feeder.request(execution_report(n=n, pair="ETH/USD"))
     wait_seq(placement, "feeder.control", 3)  # every one acknowledged...
     with placement.client("test.ingest") as ingest:
         pong = ingest.request(Ping(correlation_id="p-acks", sent_ns=1))
@@ -165,10 +148,10 @@ def test_reliable_sends_answered_together_in_one_frame_are_each_acknowledged(pla
 def test_a_failing_handler_is_answered_counted_and_the_actor_keeps_serving(placement):
     with placement.client("test.ingest") as client:
         with pytest.raises(RemoteError) as failure:
-            client.request(report(1, pair="BOOM/USD"))
+            client.request(execution_report(n=1, pair="BOOM/USD"))
         assert failure.value.reply.code is ErrorCode.HANDLER_FAILED
         assert "this pair makes the handler fail" in failure.value.reply.detail
-        ack = client.request(report(2))
+        ack = client.request(execution_report(n=2))
         assert ack.seq == 1
         pong = client.request(Ping(correlation_id="p-2", sent_ns=1))
     assert pong.failed == 1 and pong.handled >= 1
@@ -196,7 +179,7 @@ def test_malformed_frames_are_refused_counted_and_the_actor_keeps_serving(placem
 def test_a_subscriber_that_sees_a_gap_asks_for_a_replay_and_catches_up(placement):
     with placement.client("test.ingest") as ingest:
         for n in range(1, 6):
-            ingest.request(report(n))
+            ingest.request(execution_report(n=n))
     wait_seq(placement, "follower.query", 5)
     with placement.client("follower.query") as follower:
         forgot = follower.request(
@@ -204,7 +187,7 @@ def test_a_subscriber_that_sees_a_gap_asks_for_a_replay_and_catches_up(placement
         )
     assert forgot.seq == 1
     with placement.client("test.ingest") as ingest:
-        ingest.request(report(6))  # seq 6 arrives while the follower is at 1: a gap
+        ingest.request(execution_report(n=6))  # seq 6 arrives while the follower is at 1: a gap
     wait_seq(placement, "follower.query", 6)
 
 
@@ -313,7 +296,7 @@ def _publish_until_received(placement: Placement, subscribers: list[zmq.Socket])
     with placement.client("test.ingest") as ingest:
         while waiting and time.monotonic() < deadline:
             n += 1
-            last = ingest.request(report(n)).seq
+            last = ingest.request(execution_report(n=n)).seq
             waiting = [sock for sock in waiting if not sock.poll(50, zmq.POLLIN)]
     assert not waiting, "a subscriber never received an event"
     for sock in subscribers:
@@ -331,7 +314,7 @@ def test_a_publisher_delivers_every_event_once_to_each_subscriber_of_everything(
         last = _publish_until_received(placement, [plain, also_topics])
         with placement.client("test.ingest") as ingest:
             for n in range(1, 21):
-                ingest.request(report(n))
+                ingest.request(execution_report(n=n))
         expected = list(range(last + 1, last + 21))
         assert _received_seqs(plain) == expected
         assert _received_seqs(also_topics) == expected
@@ -361,7 +344,7 @@ def test_frames_on_a_publishing_socket_that_are_no_subscription_are_counted_and_
         last = _publish_until_received(placement, [plain])
         with placement.client("test.ingest") as ingest:
             for n in range(1, 6):
-                ingest.request(report(n))
+                ingest.request(execution_report(n=n))
         assert _received_seqs(plain) == list(range(last + 1, last + 6))
     finally:
         garbage.close(0)
@@ -397,7 +380,7 @@ def test_a_publisher_past_its_topic_budget_is_reopened_and_subscribers_come_back
         last = _publish_until_received(placement, [plain])  # it reconnected by itself
         with placement.client("test.ingest") as ingest:
             for n in range(1, 6):
-                ingest.request(report(n))
+                ingest.request(execution_report(n=n))
         assert _received_seqs(plain) == list(range(last + 1, last + 6))
     finally:
         flood.close(0)
