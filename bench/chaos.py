@@ -86,6 +86,7 @@ from kraken.nonce import NonceSource  # noqa: E402
 from messages import BalanceAdjusted, ExecutionReport  # noqa: E402
 from messages.codec import decode  # noqa: E402
 from service.config import ServiceConfig, decimal_context, load_config  # noqa: E402
+from service.group import read_ready_line  # noqa: E402
 
 RUNNER = ROOT / "runner.py"
 
@@ -211,20 +212,8 @@ class Runner:
                 text=True,
             )
         self.starts += 1
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
-        deadline = started + READY_DEADLINE_SECONDS
-        try:
-            while time.monotonic() < deadline:
-                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                    continue
-                line = self.process.stdout.readline()
-                if not line:
-                    break
-                if line.startswith("ready "):
-                    return time.monotonic() - started
-        finally:
-            selector.close()
+        if read_ready_line(self.process, READY_DEADLINE_SECONDS) is not None:
+            return time.monotonic() - started
         code = self.stop(timeout=10)
         raise ChaosError(f"runner.py did not say ready (exit {code}): {self.last_error()}")
 

@@ -83,6 +83,28 @@ class GroupNotReady(AssertionError):
     test reports it as the failure it is)."""
 
 
+def read_ready_line(process: subprocess.Popen, timeout: float) -> dict | None:
+    """The JSON of the `ready {...}` line a runner.py started with a text stdout pipe prints,
+    read within `timeout` seconds; None if it ended its output or the time ran out first."""
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                continue
+            line = process.stdout.readline()
+            if not line:
+                return None
+            if line.startswith("ready "):
+                return json.loads(line[len("ready ") :])
+    finally:
+        selector.close()
+    return None
+
+
 class RunningGroup:
     """runner.py started as a subprocess; reads its ready line; always stopped in teardown."""
 
@@ -103,23 +125,9 @@ class RunningGroup:
 
     def wait_ready(self, timeout: float = 30.0) -> dict:
         """Block until the ready line (with a deadline); return its JSON."""
-        import selectors
-
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                    continue
-                line = self.process.stdout.readline()
-                if not line:
-                    break
-                if line.startswith("ready "):
-                    self.ready = json.loads(line[len("ready ") :])
-                    return self.ready
-        finally:
-            selector.close()
+        self.ready = read_ready_line(self.process, timeout)
+        if self.ready is not None:
+            return self.ready
         self.stop()
         raise GroupNotReady(f"runner did not say ready; stderr:\n{self.stderr_text()}")
 
