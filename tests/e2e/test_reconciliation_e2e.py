@@ -206,6 +206,34 @@ for stored in store.read(1, 10**9, max_events=10**6, max_bytes=1 << 30):
 """
 
 
+def successful_runs(path, count, *, timeout, check, until=lambda state: True) -> dict:
+    """Poll `status` until it has shown `count` distinct successful reconciliation runs and
+    `until(state)` holds, calling `check(reconciliation state)` on every state it reads (it
+    asserts); fails past `timeout` seconds. The last state."""
+    successes = set()
+    deadline = time.monotonic() + timeout
+    state = None
+    while state is None or len(successes) < count or not until(state):
+        assert time.monotonic() < deadline, f"{len(successes)} successful runs of {count}: {state}"
+        state = status(path)
+        recon_state = state["reconciliation"]
+        check(recon_state)
+        if recon_state["last_success"] is not None:
+            successes.add(recon_state["last_success"])
+        time.sleep(0.2)  # poll interval, bounded by the deadline
+    return state
+
+
+def nothing_open(recon_state) -> None:
+    assert recon_state["open_discrepancies"] == [], recon_state
+
+
+def nothing_open_or_failed_or_adjusted(recon_state) -> None:
+    nothing_open(recon_state)
+    assert recon_state["consecutive_failures"] == 0, recon_state
+    assert recon_state["adjustments"] == 0, recon_state
+
+
 def test_hard_trading_while_reconciling_every_second_raises_no_false_alarm(tmp_path):
     path = recon_config(
         tmp_path,
@@ -218,15 +246,8 @@ def test_hard_trading_while_reconciling_every_second_raises_no_false_alarm(tmp_p
     try:
         group.wait_ready()
         first = wait_portfolio(path, lambda s: s["reconciliation"].get("last_success") is not None)
-        runs_seen = set()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            state = status(path)
-            recon_state = state["reconciliation"]
-            assert recon_state["open_discrepancies"] == [], recon_state
-            runs_seen.add(recon_state["last_success"])
-            time.sleep(0.2)
-        assert len(runs_seen) >= 8, "reconciliation kept succeeding while trading"
+        # Reconciliation keeps succeeding while trading: 8 runs, none with a discrepancy.
+        state = successful_runs(path, 8, timeout=60, check=nothing_open)
         assert state["seq"] > first["seq"] + 20, "the demo flow traded hard"
     finally:
         assert group.stop() == 0
@@ -266,18 +287,13 @@ def test_a_killed_reconcile_process_under_nonstop_trading_finds_no_false_differe
         # reads of one run.
         url = group.ready["exchange"]
         admin(url, "fault", {"kind": "latency", "rate": "1", "seconds": "60", "latency_ms": 100})
-        successes = set()
-        deadline = time.monotonic() + 30
-        state = first
-        while len(successes) < 4 or state["seq"] < first["seq"] + 30:
-            assert time.monotonic() < deadline, f"runs did not keep succeeding: {state}"
-            state = status(path)
-            recon_state = state["reconciliation"]
-            assert recon_state["consecutive_failures"] == 0, recon_state
-            assert recon_state["open_discrepancies"] == [], recon_state
-            assert recon_state["adjustments"] == 0, recon_state
-            successes.add(recon_state["last_success"])
-            time.sleep(0.2)  # poll interval, bounded by the deadline
+        state = successful_runs(
+            path,
+            4,
+            timeout=30,
+            check=nothing_open_or_failed_or_adjusted,
+            until=lambda s: s["seq"] >= first["seq"] + 30,
+        )
 
         admin(url, "fault/clear", {})
 
@@ -289,19 +305,8 @@ def test_a_killed_reconcile_process_under_nonstop_trading_finds_no_false_differe
             shown = s["processes"].get("reconcile", {})
             return shown.get("pid") not in (None, killed) and shown.get("ready")
 
-        state = wait_portfolio(path, back)
-        successes = set()
-        deadline = time.monotonic() + 30
-        while len(successes) < 3:
-            assert time.monotonic() < deadline, f"the restarted process did not reconcile: {state}"
-            state = status(path)
-            recon_state = state["reconciliation"]
-            assert recon_state["open_discrepancies"] == [], recon_state
-            assert recon_state["adjustments"] == 0, recon_state
-            assert recon_state["consecutive_failures"] == 0, recon_state
-            if recon_state["last_success"] is not None:
-                successes.add(recon_state["last_success"])
-            time.sleep(0.2)  # poll interval, bounded by the deadline
+        wait_portfolio(path, back)
+        successful_runs(path, 3, timeout=30, check=nothing_open_or_failed_or_adjusted)
     finally:
         assert group.stop() == 0
     assert group_pids(str(path)) == []
