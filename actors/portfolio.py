@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.core.conversion import PriceBook
-from actors.core.drawdown import Window, drawdowns, mark
+from actors.core.drawdown import view_at
 from actors.core.lockstep import LockstepJoin
 from actors.core.valuation import Valuation
 from actors.runtime.actor import (
@@ -49,6 +49,7 @@ from actors.runtime.actor import (
     handles,
 )
 from actors.translate import (
+    drawdown_view,
     figures_state,
     limits_of,
     position_book,
@@ -82,7 +83,7 @@ from messages import (
     ReconciliationReport,
     ReconciliationStatus,
 )
-from messages.codec import Packed, encode, encode_nesting, pack_field
+from messages.codec import FieldPacker, encode
 from messages.units import NS_PER_SECOND
 
 
@@ -158,7 +159,7 @@ class PortfolioActor(ServiceActor):
         self._snapshot_figures: DrawdownFigures | None = None
         self._snapshot_join_version = -1
         self._snapshot_version = 0
-        self._packed: dict[str, tuple[Any, Packed]] = {}
+        self._packer = FieldPacker(PortfolioState)
         self._snapshot_fields: dict[str, Any] = {}
         self._last_change_at = time.monotonic()
         self._confirmed_at_ns = self.clock()
@@ -429,15 +430,7 @@ class PortfolioActor(ServiceActor):
         values = self.answer_fields(request)
         if isinstance(values, ErrorReply):
             return values
-        fields: dict[str, Any] = {}
-        for name in _PORTFOLIO_FIELDS:
-            value = values[name]
-            kept = self._packed.get(name)
-            if kept is None or kept[0] is not value:
-                kept = (value, pack_field(PortfolioState, name, value))
-                self._packed[name] = kept
-            fields[name] = kept[1]
-        return encode_nesting(PortfolioState, fields)
+        return self._packer.encode(values)
 
     def _halted_answer(
         self, request: GetPortfolioState, cause: BaseException | None
@@ -573,41 +566,19 @@ class PortfolioActor(ServiceActor):
         return until
 
     def _drawdown_view(self, equity: Decimal | None, now_ns: int) -> DrawdownView | None:
-        """Each window's drawdown of `equity` at `now_ns`, from the peaks at the snapshot's seq.
-
-        A mark of `equity` at `now_ns` on a copy of the drawdown actor's state: it moves into
-        the windows that contain `now_ns` and raises a peak the equity passed (the actor's own
-        state is only changed by the actor).
-        """
-        if not self.has_drawdown:
-            return None
-        figures = self._snapshot_figures
+        """Each window's drawdown of `equity` at `now_ns`, from the peaks at the snapshot's
+        seq (`actors.core.drawdown.view_at`, on a copy: the drawdown actor's own state is
+        only changed by that actor)."""
+        figures = self._snapshot_figures if self.has_drawdown else None
         if figures is None:
             return None
-        state = figures_state(figures)
-        if equity is not None:
-            at = max(now_ns, state.last_mark_ns or 0)
-            state = mark(state, equity, at, self.drawdown_settings)
-        pcts = drawdowns(state, self.context)
-        limits = self.drawdown_limits
-        breached = set(figures.breached)
-        for window in Window:
-            limit = limits.of(window)
-            if limit is not None and pcts.of(window) >= limit:
-                breached.add(window.value)
-        return DrawdownView(
-            total_pct=pcts.total_pct,
-            daily_pct=pcts.daily_pct,
-            weekly_pct=pcts.weekly_pct,
-            peak_equity=state.peak_equity,
-            daily_peak=state.daily_peak,
-            weekly_peak=state.weekly_peak,
-            daily_window_start_ns=state.daily_window_start,
-            weekly_window_start_ns=state.weekly_window_start,
-            max_total_pct=limits.max_total_drawdown_pct,
-            max_daily_pct=limits.max_daily_drawdown_pct,
-            max_weekly_pct=limits.max_weekly_drawdown_pct,
-            breached=tuple(w.value for w in Window if w.value in breached),
-            seq=figures.seq,
-            marks=figures.marks,
+        view = view_at(
+            figures_state(figures),
+            equity,
+            now_ns,
+            self.drawdown_settings,
+            self.drawdown_limits,
+            self.context,
+            breached=figures.breached,
         )
+        return drawdown_view(figures, view, self.drawdown_limits)

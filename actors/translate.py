@@ -12,9 +12,9 @@ from typing import Any
 
 from actors.core.accounting import PositionBook
 from actors.core.conversion import PriceBook, Quote
-from actors.core.drawdown import DrawdownLimits, DrawdownSettings, DrawdownState
+from actors.core.drawdown import DrawdownLimits, DrawdownSettings, DrawdownState, WindowsView
 from actors.core.valuation import Valuer, exposure
-from messages import DrawdownFigures, PositionState, PriceQuote
+from messages import DrawdownFigures, DrawdownView, PositionState, PriceQuote
 from messages.units import seconds_to_ns
 from service.config import decimal_context
 
@@ -100,6 +100,29 @@ def figures_state(figures: DrawdownFigures) -> DrawdownState:
         weekly_window_start=figures.weekly_window_start_ns,
         last_equity=figures.last_equity,
         last_mark_ns=figures.last_mark_ns,
+    )
+
+
+def drawdown_view(
+    figures: DrawdownFigures, view: WindowsView, limits: DrawdownLimits
+) -> DrawdownView:
+    """The state query's drawdown: the core's view of the windows at the figures' seq."""
+    state, pcts = view.state, view.pcts
+    return DrawdownView(
+        total_pct=pcts.total_pct,
+        daily_pct=pcts.daily_pct,
+        weekly_pct=pcts.weekly_pct,
+        peak_equity=state.peak_equity,
+        daily_peak=state.daily_peak,
+        weekly_peak=state.weekly_peak,
+        daily_window_start_ns=state.daily_window_start,
+        weekly_window_start_ns=state.weekly_window_start,
+        max_total_pct=limits.max_total_drawdown_pct,
+        max_daily_pct=limits.max_daily_drawdown_pct,
+        max_weekly_pct=limits.max_weekly_drawdown_pct,
+        breached=tuple(window.value for window in view.breached),
+        seq=figures.seq,
+        marks=figures.marks,
     )
 
 

@@ -15,6 +15,7 @@ nothing is reflected per message.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import threading
 from collections.abc import Callable, Mapping
@@ -889,6 +890,32 @@ def pack_field(message_type: type[Message], name: str, value: Any) -> Packed:
         return Packed(packer.pack(wire))
     except (ValueError, TypeError, OverflowError) as exc:
         raise FieldError(f"cannot be packed: {exc}", codec.tag, name) from exc
+
+
+class FieldPacker:
+    """Encodes messages of one type for a reader that answers many times with mostly the
+    same fields: each field is packed (`pack_field`) once and kept while it is the same
+    object, and the frame is spliced with `encode_nesting`. Only immutable field values may
+    be given (a value changed in place would keep its old packing)."""
+
+    __slots__ = ("_kept", "_names", "_type")
+
+    def __init__(self, message_type: type[Message]) -> None:
+        self._type = message_type
+        self._names = tuple(f.name for f in dataclasses.fields(message_type))
+        self._kept: dict[str, tuple[Any, Packed]] = {}
+
+    def encode(self, values: Mapping[str, Any]) -> bytes:
+        """The frame `encode` gives for the message of `values` (every field, by name)."""
+        fields: dict[str, Any] = {}
+        for name in self._names:
+            value = values[name]
+            kept = self._kept.get(name)
+            if kept is None or kept[0] is not value:
+                kept = (value, pack_field(self._type, name, value))
+                self._kept[name] = kept
+            fields[name] = kept[1]
+        return encode_nesting(self._type, fields)
 
 
 def encode_nesting(message_type: type[Message], fields: Mapping[str, Any]) -> bytes:

@@ -35,6 +35,7 @@ PEP 495 `fold=0` reads them, that is with the UTC offset in force before the cha
 from __future__ import annotations
 
 import decimal
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -320,6 +321,42 @@ class DrawdownLimits:
             Window.DAILY: self.max_daily_drawdown_pct,
             Window.WEEKLY: self.max_weekly_drawdown_pct,
         }[window]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsView:
+    """The drawdown of one equity in every window, as a reader shows it: the state marked with
+    that equity, each window's %, and the windows at or past their limit."""
+
+    state: DrawdownState
+    pcts: Drawdowns
+    breached: tuple[Window, ...]
+
+
+def view_at(
+    state: DrawdownState,
+    equity: Decimal | None,
+    at_ns: int,
+    settings: DrawdownSettings,
+    limits: DrawdownLimits,
+    context: decimal.Context,
+    *,
+    breached: Iterable[str] = (),
+) -> WindowsView:
+    """Each window's drawdown of `equity` at `at_ns` from the peaks of `state`: a mark on a
+    copy (it moves into the windows that contain `at_ns`, never before the last mark, and
+    raises a peak the equity passed). `breached` names windows already held breached (the
+    tracker's); a window whose % reaches its limit is added. Without an equity the state is
+    shown as it is."""
+    if equity is not None:
+        state = mark(state, equity, max(at_ns, state.last_mark_ns or 0), settings)
+    pcts = drawdowns(state, context)
+    held = set(breached)
+    for window in Window:
+        limit = limits.of(window)
+        if limit is not None and pcts.of(window) >= limit:
+            held.add(window.value)
+    return WindowsView(state, pcts, tuple(w for w in Window if w.value in held))
 
 
 @dataclass(frozen=True, slots=True)

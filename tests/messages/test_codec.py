@@ -51,6 +51,7 @@ from messages.codec import (
     MAX_DECIMAL_CHARS,
     MAX_DECIMAL_EXPONENT,
     MAX_MESSAGE_DEPTH,
+    FieldPacker,
     encode_nesting,
     pack_field,
 )
@@ -290,6 +291,24 @@ def test_a_frame_of_packed_fields_is_byte_for_byte_what_encode_gives(data: st.Da
 
     assert frame == encode(state)
     assert decode(frame) == state
+
+
+@FAST
+@given(data=st.data())
+def test_a_field_packer_keeps_unchanged_fields_and_encodes_as_encode_does(
+    data: st.DataObject,
+) -> None:
+    first = data.draw(message_strategy(PortfolioState))
+    second = data.draw(message_strategy(PortfolioState))
+    packer = FieldPacker(PortfolioState)
+    names = [field.name for field in dataclasses.fields(PortfolioState)]
+    # The second answer keeps the first one's objects for half its fields, as a reader
+    # answering between two changes does: the kept packing must still be right.
+    mixed = {n: getattr(first if i % 2 else second, n) for i, n in enumerate(names)}
+
+    assert packer.encode({n: getattr(first, n) for n in names}) == encode(first)
+    assert packer.encode(mixed) == encode(PortfolioState(**mixed))
+    assert packer.encode({n: getattr(second, n) for n in names}) == encode(second)
 
 
 def test_pack_field_validates_as_encode_does_and_names_the_field() -> None:

@@ -23,6 +23,7 @@ from actors.core.drawdown import (
     drawdowns,
     flow,
     mark,
+    view_at,
     window_start,
 )
 
@@ -501,3 +502,54 @@ def test_a_flow_leaves_every_drawdown_unchanged(points, after, step):
     assert rolled.total_pct == before.total_pct
     for pct_after, pct_before in zip(moved, rolled, strict=True):
         assert abs(pct_after - pct_before) < Decimal("1e-25")
+
+
+# --- a reader's view of the windows ------------------------------------------------------
+
+LIMITS = DrawdownLimits(
+    max_total_drawdown_pct=D(20), max_daily_drawdown_pct=D(5), max_weekly_drawdown_pct=None
+)
+
+
+def test_a_view_marks_a_copy_and_names_each_window_at_or_past_its_limit():
+    state = marks([("2026-03-02T10:00:00+00:00", 1000)])
+
+    view = view_at(state, D(950), ns("2026-03-02T11:00:00+00:00"), UTC_MIDNIGHT, LIMITS, CONTEXT)
+
+    assert view.pcts == Drawdowns(total_pct=D(5), daily_pct=D(5), weekly_pct=D(5))
+    assert view.breached == (Window.DAILY,)  # 5% reaches the daily limit; weekly has none
+    assert view.state.last_equity == D(950)
+    assert state.last_equity == D(1000)  # the state given is left as it was
+
+
+def test_a_view_moves_into_the_window_of_its_time_and_never_before_the_last_mark():
+    state = marks([("2026-03-02T23:00:00+00:00", 1000)])
+
+    next_day = view_at(
+        state, D(990), ns("2026-03-03T01:00:00+00:00"), UTC_MIDNIGHT, LIMITS, CONTEXT
+    )
+    earlier = view_at(state, D(990), ns("2026-03-02T22:00:00+00:00"), UTC_MIDNIGHT, LIMITS, CONTEXT)
+
+    # A new day: its peak opens at the equity the day opened with, the last mark's.
+    assert next_day.state.daily_peak == D(1000)
+    assert next_day.state.daily_window_start == ns("2026-03-03T00:00:00+00:00")
+    assert earlier.state.last_mark_ns == ns("2026-03-02T23:00:00+00:00")
+    assert earlier.pcts.daily_pct == D(1)
+
+
+def test_a_view_without_equity_shows_the_state_and_keeps_the_breaches_held():
+    state = marks([("2026-03-02T10:00:00+00:00", 1000), ("2026-03-02T11:00:00+00:00", 700)])
+
+    view = view_at(
+        state,
+        None,
+        ns("2026-03-02T12:00:00+00:00"),
+        UTC_MIDNIGHT,
+        LIMITS,
+        CONTEXT,
+        breached=("weekly",),
+    )
+
+    assert view.state == state
+    assert view.pcts.total_pct == D(30)
+    assert view.breached == (Window.TOTAL, Window.DAILY, Window.WEEKLY)
