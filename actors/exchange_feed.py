@@ -280,10 +280,6 @@ class ExchangeFeed:
         clock: Callable[[], int] = time.time_ns,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if not settings.poll_interval_seconds > 0:
-            raise ValueError(
-                f"poll_interval_seconds: must be positive, got {settings.poll_interval_seconds}"
-            )
         self.settings = settings
         self._deliver = deliver
         self._clock = clock

@@ -213,12 +213,6 @@ class TickerFeed:
         retry_max_seconds: float,
         name: str = "prices",
     ) -> None:
-        if not interval_seconds > 0:
-            raise ValueError(f"interval_seconds: must be positive, got {interval_seconds}")
-        if not retry_max_seconds > 0:
-            raise ValueError(f"retry_max_seconds: must be positive, got {retry_max_seconds}")
-        if not pairs:
-            raise ValueError("pairs: at least one pair is needed")
         self.pairs: list[str] = list(pairs)
         self.interval_seconds = interval_seconds
         self.retry_max_seconds = retry_max_seconds
@@ -359,14 +353,10 @@ class PricesActor(ServiceActor):
         return (Publish("prices.events"), Serve("prices.query"))
 
     def started(self) -> None:
-        # PricesSettings checks its intervals; the feed's own settings are checked here, in
-        # the actor's thread, so that the host reports a bad one as this actor's failure to
-        # start (the retry cap, and the pairs only when there is a feed).
+        # PricesSettings checks its own values; the pairs are needed only when there is a
+        # feed (a replay has none), so they are checked here, in the actor's thread, and the
+        # host reports an empty list as this actor's failure to start.
         settings = self.config.prices
-        if not settings.retry_max_seconds > 0:
-            raise PricesSetupError(
-                "prices.retry_max_seconds", f"must be > 0, got {settings.retry_max_seconds}"
-            )
         if self.feed_enabled and not settings.pairs:
             raise PricesSetupError("prices.pairs", "at least one pair is needed")
         self.schedule(self.republish_seconds, _RepublishDue())

@@ -116,6 +116,10 @@ class ExecutionSettings:
     order_value: Decimal = Decimal("500")
     seed: int = 11
 
+    def __post_init__(self) -> None:
+        for key in ("poll_interval_seconds", "order_interval_seconds"):
+            require_positive(key, getattr(self, key))
+
 
 @dataclass(frozen=True, kw_only=True)
 class RiskSettings:
@@ -156,8 +160,7 @@ class PricesSettings:
     retry_max_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        # retry_max_seconds is the feed's: the prices actor refuses it at its start.
-        for key in ("interval_seconds", "max_age_seconds"):
+        for key in ("interval_seconds", "max_age_seconds", "retry_max_seconds"):
             require_positive(key, getattr(self, key))
 
 
@@ -197,7 +200,8 @@ class ReconciliationSettings:
     state_file: Path = Path("{run_dir}/state/reconciliation.json")
 
     def __post_init__(self) -> None:
-        require_positive("interval_seconds", self.interval_seconds)
+        for key in ("interval_seconds", "retry_max_seconds"):
+            require_positive(key, getattr(self, key))
         require(self.confirm_runs >= 1, "confirm_runs", "must be at least 1")
         for key in ("default_threshold", "value_threshold"):
             value = getattr(self, key)
