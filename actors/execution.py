@@ -77,14 +77,13 @@ from messages import (
     Side,
 )
 from messages.base import Message
-from messages.errors import ServiceFieldError
+from messages.errors import SetupError
 from messages.units import NS_PER_SECOND
 from service.config import ExecutionSettings, decimal_context, exchange_url
 
 __all__ = [
     "RESUME_OVERLAP_NS",
     "ExecutionActor",
-    "ExecutionSetupError",
     "ExecutionStats",
     "GetExecutionStats",
     "RequestCancel",
@@ -107,10 +106,6 @@ _ZERO = Decimal(0)
 _STATE_VERSION = 1
 _PERSIST_DELAY_SECONDS = 0.5
 _FEED_JOIN_MAX_SECONDS = 10.0
-
-
-class ExecutionSetupError(ServiceFieldError, RuntimeError):
-    """The execution actor cannot start as configured; the message says what to fix."""
 
 
 class ResumeStateError(ValueError):
@@ -447,7 +442,7 @@ class ExecutionActor(ServiceActor):
         try:
             credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
-            raise ExecutionSetupError("exchange credentials", str(exc)) from None
+            raise SetupError("exchange credentials", str(exc)) from None
         url = exchange_url(self.config)
         self.demo = paper and settings.demo_orders
         try:
@@ -468,7 +463,7 @@ class ExecutionActor(ServiceActor):
                 clock=self.clock,
             )
         except ValueError as exc:
-            raise ExecutionSetupError("exchange", str(exc)) from None
+            raise SetupError("exchange", str(exc)) from None
         self.log.info("following the {} exchange at {}: {}", exchange.mode, url, where)
         if paper:
             self.log.info(

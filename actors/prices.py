@@ -38,13 +38,12 @@ from kraken.models import Ticker
 from kraken.names import UnknownPairName
 from messages import GetPrices, PriceMark, PriceQuote, PricesState, PricesUpdated
 from messages.codec import CodecError, encode
-from messages.errors import ServiceFieldError
+from messages.errors import SetupError
 from service.config import exchange_url
 
 __all__ = [
     "LatestQuotes",
     "PricesActor",
-    "PricesSetupError",
     "ReplayPricesActor",
     "TickerFailed",
     "TickerFeed",
@@ -57,10 +56,6 @@ __all__ = [
 
 #: The longest wait for the feed thread to end when the actor stops.
 _FEED_JOIN_MAX_SECONDS = 10.0
-
-
-class PricesSetupError(ServiceFieldError, RuntimeError):
-    """The prices actor cannot start as configured; the message names the setting."""
 
 
 # ---------------------------------------------------------------------------- feed → actor
@@ -358,7 +353,7 @@ class PricesActor(ServiceActor):
         # host reports an empty list as this actor's failure to start.
         settings = self.config.prices
         if self.feed_enabled and not settings.pairs:
-            raise PricesSetupError("prices.pairs", "at least one pair is needed")
+            raise SetupError("prices.pairs", "at least one pair is needed")
         self.schedule(self.republish_seconds, _RepublishDue())
         if not self.feed_enabled:
             self.log.info("no ticker feed: quotes come as PricesUpdated (replay)")
@@ -384,7 +379,7 @@ class PricesActor(ServiceActor):
                 name=self.name,
             )
         except ValueError as exc:
-            raise PricesSetupError("exchange", str(exc)) from None
+            raise SetupError("exchange", str(exc)) from None
         self.log.info(
             "reading the {} exchange's Ticker at {} every {} s for {}",
             exchange.mode,

@@ -95,7 +95,7 @@ from messages import (
     Transfer,
 )
 from messages.base import Message
-from messages.errors import ServiceFieldError
+from messages.errors import SetupError
 from messages.units import NS_PER_SECOND, seconds_to_ns
 from service.config import decimal_context, exchange_url
 
@@ -105,10 +105,6 @@ MOVES_KEPT = 100_000
 """Recent fills and transfers remembered with their exchange time, at most (oldest dropped)."""
 RUN_TIMEOUT_SECONDS = 60.0
 """A run whose journal writes or fold are not done by then fails (they continue anyway)."""
-
-
-class ReconciliationSetupError(ServiceFieldError, RuntimeError):
-    """The reconciliation actor cannot start as configured; the message names the setting."""
 
 
 # ---------------------------------------------------------------------------- what is read
@@ -390,7 +386,7 @@ class ReconciliationActor(JournalFollower):
         try:
             credentials = require_credentials(key_file=exchange.key_file)
         except CredentialsError as exc:
-            raise ReconciliationSetupError("exchange credentials", str(exc)) from None
+            raise SetupError("exchange credentials", str(exc)) from None
         url = exchange_url(self.config)
         nonce = NonceSource(
             credentials.key,

@@ -2,7 +2,7 @@
 
 Every package may import it (it imports nothing): the core's booking, pricing, valuation and
 drawdown errors, the folds' `StateNotCarried`, the config's `ConfigError` (also what the
-settings' own checks raise), the actors' setup errors, the codec's errors and Kraken's
+settings' own checks raise), the actors' `SetupError`, the codec's errors and Kraken's
 `FieldError` are its subclasses, so `except ServiceFieldError` catches any of them and
 `error.field` names the culprit: a dotted config key (`prices.interval_seconds`), an event's
 field (`fee`), an asset (`XBT.quantity`).
@@ -38,6 +38,12 @@ class ConfigError(ServiceFieldError, ValueError):
     @property
     def key(self) -> str:
         return self.field
+
+
+class SetupError(ServiceFieldError, RuntimeError):
+    """An actor cannot start as configured (`field` names the setting or what it needs: a
+    dotted key, `exchange`, `exchange credentials`); raised in the actor's start, so the
+    host reports it as that actor's failure to start."""
 
 
 def require(condition: bool, field: str, problem: str) -> None:

@@ -81,6 +81,8 @@ def check_amount(field: str, value: Decimal, context: decimal.Context) -> None:
         )
     digits = value.as_tuple().digits
     significant = len(digits)
+    if significant <= context.prec:
+        return
     while significant > 1 and digits[significant - 1] == 0:
         significant -= 1  # trailing zeros are carried exactly at any precision
     if significant > context.prec:

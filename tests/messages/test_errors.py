@@ -8,15 +8,12 @@ from actors.core.accounting import BookingError
 from actors.core.conversion import PriceError
 from actors.core.drawdown import DrawdownError
 from actors.core.valuation import ValuationError
-from actors.execution import ExecutionSetupError
 from actors.journal_follower import StateNotCarried
-from actors.prices import PricesSetupError
-from actors.reconciliation import ReconciliationSetupError
 from actors.runtime.settings_loader import ConfigError as LoaderConfigError
 from kraken.models import FieldError as KrakenFieldError
 from messages.codec import CodecError
 from messages.codec import FieldError as CodecFieldError
-from messages.errors import ConfigError, ServiceFieldError
+from messages.errors import ConfigError, ServiceFieldError, SetupError
 from service.config import ConfigError as ServiceConfigError
 
 
@@ -29,9 +26,7 @@ from service.config import ConfigError as ServiceConfigError
         (DrawdownError, ValueError),
         (StateNotCarried, ValueError),
         (ConfigError, ValueError),
-        (ExecutionSetupError, RuntimeError),
-        (PricesSetupError, RuntimeError),
-        (ReconciliationSetupError, RuntimeError),
+        (SetupError, RuntimeError),
     ],
 )
 def test_every_field_error_is_one_service_error_and_keeps_its_builtin_base(cls, builtin):
